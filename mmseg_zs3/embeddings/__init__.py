@@ -1,0 +1,1 @@
+"""Class embeddings from word vectors (gensim), file format and importers."""
