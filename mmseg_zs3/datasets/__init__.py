@@ -1,1 +1,3 @@
 """Registered components; importing this module registers them."""
+from .generate_shapes import generate_shapes_dataset  # noqa: F401
+from .zs3_shapes import ZS3ShapesDataset  # noqa: F401
