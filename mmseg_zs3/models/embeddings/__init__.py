@@ -1,0 +1,4 @@
+"""Class-embedding providers."""
+from .class_embedding import ClassEmbedding
+
+__all__ = ['ClassEmbedding']
