@@ -1,0 +1,367 @@
+"""A training-set wrapper that hides every unseen class from training."""
+import hashlib
+import json
+import logging
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+from mmcv.transforms import LoadAnnotations as MMCVLoadAnnotations
+from mmengine.dataset import BaseDataset, ConcatDataset
+from mmengine.dist import barrier, get_dist_info
+from mmengine.fileio import get as get_bytes
+from mmengine.logging import print_log
+from mmengine.utils import track_iter_progress
+
+from mmseg.registry import DATASETS
+from ..splits import SplitSpec, ZeroShotSplit, build_split
+from .transforms import MapUnseenToIgnore
+
+POLICIES = ('drop_image', 'ignore')
+CACHE_VERSION = 1
+
+
+@DATASETS.register_module()
+class SeenOnlyDataset:
+    """Seen-only training data for zero-shot segmentation.
+
+    Wraps any mmseg segmentation dataset (a ``BaseSegDataset`` or a
+    ``ConcatDataset`` of them, e.g. mmseg's ``voc12aug``) and keeps every
+    unseen class of ``split`` out of training. Class indices stay the inner
+    dataset's global indices (no ``metainfo=dict(classes=...)`` relabelling).
+
+    Two policies (Bucher et al., "Zero-Shot Semantic Segmentation",
+    NeurIPS 2019, and its peers):
+
+    - ``'drop_image'`` (ZS3Net): every image with any unseen pixel is
+      removed. The classes present in each annotation are scanned once (with
+      a progress bar) and cached in a JSON file; a cache entry is reused only
+      while its file's size and modification time are unchanged, so a changed
+      annotation set is rescanned. As a guard, the pipeline also raises if a
+      kept image ever shows an unseen pixel.
+    - ``'ignore'`` (SPNet, CaGNet, ZegCLIP): images are kept and unseen
+      pixels become the ignore index.
+
+    In both policies a :class:`MapUnseenToIgnore` transform is inserted right
+    after every ``LoadAnnotations`` of the inner pipelines, before any
+    augmentation (so after the ``reduce_zero_label`` shift).
+
+    Args:
+        dataset (dict | BaseDataset): The inner training dataset or its
+            config. A built dataset's pipelines are modified in place.
+        split (dict | ZeroShotSplit): The split, e.g.
+            ``dict(name='zs3_voc', k=2)`` or ``dict(unseen=['cow'])``,
+            resolved against the inner dataset's class names.
+        policy (str): ``'drop_image'`` or ``'ignore'``.
+            Defaults to ``'drop_image'`` (the paper).
+        cache_dir (str, optional): Folder of the class-presence cache.
+            Defaults to ``.zs3_cache`` in the folder that holds the
+            annotation folders (next to the data).
+
+    Raises:
+        ValueError: On an unknown policy, an unknown class name, a relabelled
+            inner dataset, an unreadable annotation, or an empty training set.
+        FileNotFoundError: If an annotation file is missing.
+    """
+
+    def __init__(self,
+                 dataset: Union[dict, BaseDataset],
+                 split: SplitSpec,
+                 policy: str = 'drop_image',
+                 cache_dir: Optional[str] = None) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f'SeenOnlyDataset: policy={policy!r} is not '
+                             f'supported; valid policies are {list(POLICIES)}.')
+        self.policy = policy
+        if isinstance(dataset, dict):
+            dataset = DATASETS.build(dataset)
+        if not isinstance(dataset, (BaseDataset, ConcatDataset)):
+            raise TypeError('SeenOnlyDataset wraps a BaseDataset or a '
+                            'ConcatDataset (or their configs), got '
+                            f'{type(dataset).__name__}.')
+        dataset.full_init()
+        self.dataset = dataset
+        self._leaves: List[BaseDataset] = []
+        self._samples = self._flatten(dataset)  # [N, 2]: (leaf, local idx)
+        for leaf in self._leaves:
+            if getattr(leaf, 'label_map', None) is not None:
+                raise ValueError(
+                    'SeenOnlyDataset: the inner dataset relabels classes '
+                    f'(metainfo classes {list(leaf.metainfo["classes"])} '
+                    'give it a label_map); zero-shot splits need the global '
+                    'class indices, so leave its classes unchanged and name '
+                    'the unseen ones in `split`.')
+        self.split: ZeroShotSplit = build_split(
+            split, dataset.metainfo['classes'])
+        self._check_annotations()
+        self._insert_unseen_guard()
+
+        num_total = len(self._samples)
+        if policy == 'drop_image' and self.split.unseen_indices:
+            self.cache_dir = cache_dir or self._default_cache_dir()
+            keep = self._images_without_unseen()
+        else:
+            self.cache_dir = cache_dir
+            keep = np.ones(num_total, dtype=bool)
+        self._kept = self._samples[keep]
+        self.num_dropped = int(num_total - keep.sum())
+        print_log(
+            f'SeenOnlyDataset: split {self.split.name!r} with unseen '
+            f'{list(self.split.unseen_names)}, policy {policy!r}: dropped '
+            f'{self.num_dropped} of {num_total} training images, '
+            f'{len(self._kept)} kept.',
+            logger='current')
+        if len(self._kept) == 0:
+            raise ValueError(
+                f'SeenOnlyDataset: no training image left: all {num_total} '
+                f'images contain an unseen class of split {self.split.name!r} '
+                f'{list(self.split.unseen_names)} (policy {policy!r}).')
+
+    # ------------------------------------------------------------------
+    # dataset interface
+    @property
+    def metainfo(self) -> dict:
+        """dict: The inner dataset's meta information (global classes)."""
+        return self.dataset.metainfo
+
+    def full_init(self) -> None:
+        """Nothing to do: the wrapper is fully initialised on creation."""
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def _leaf_sample(self, idx: int) -> Tuple[BaseDataset, int]:
+        leaf, local = self._kept[idx]
+        return self._leaves[leaf], int(local)
+
+    def get_data_info(self, idx: int) -> dict:
+        """Get the annotation info of the ``idx``-th kept image.
+
+        Args:
+            idx (int): Index into the kept images.
+
+        Returns:
+            dict: The inner dataset's data info.
+        """
+        leaf, local = self._leaf_sample(idx)
+        return leaf.get_data_info(local)
+
+    def __getitem__(self, idx: int) -> dict:
+        """Run the pipeline on the ``idx``-th kept image.
+
+        Like ``BaseDataset.__getitem__``, a ``None`` pipeline result is
+        retried on another random image, but only among the kept ones.
+        """
+        leaf, local = self._leaf_sample(idx)
+        for _ in range(leaf.max_refetch + 1):
+            try:
+                data = leaf.prepare_data(local)
+            except Exception as err:
+                info = leaf.get_data_info(local)
+                raise RuntimeError(
+                    'SeenOnlyDataset: failed to load training image '
+                    f'{info.get("img_path")!r} with annotation '
+                    f'{info.get("seg_map_path")!r}: {err}') from err
+            if data is not None:
+                return data
+            leaf, local = self._leaf_sample(np.random.randint(len(self)))
+        raise RuntimeError(f'SeenOnlyDataset: no valid image after '
+                           f'{leaf.max_refetch} refetches; check the pipeline.')
+
+    # ------------------------------------------------------------------
+    # set-up
+    def _flatten(self, dataset) -> np.ndarray:
+        """Map every sample to ``(leaf dataset number, index in the leaf)``."""
+        if isinstance(dataset, ConcatDataset):
+            parts = [self._flatten(d) for d in dataset.datasets]
+            return np.concatenate(parts) if parts else np.zeros((0, 2), int)
+        if not isinstance(dataset, BaseDataset):
+            raise TypeError('SeenOnlyDataset supports BaseDataset leaves '
+                            'nested in ConcatDataset, got '
+                            f'{type(dataset).__name__}.')
+        self._leaves.append(dataset)
+        leaf = len(self._leaves) - 1
+        return np.stack([np.full(len(dataset), leaf),
+                         np.arange(len(dataset))], axis=1).astype(np.int64)
+
+    def _infos(self):
+        """Yield ``(leaf, data_info)`` for every sample, in order."""
+        for leaf, local in self._samples:
+            ds = self._leaves[leaf]
+            yield ds, ds.get_data_info(int(local))
+
+    def _check_annotations(self) -> None:
+        """Fail early on missing annotation files."""
+        missing = []
+        for _, info in self._infos():
+            path = info.get('seg_map_path')
+            if path is None:
+                raise ValueError('SeenOnlyDataset: training image '
+                                 f'{info.get("img_path")!r} has no '
+                                 'annotation (seg_map_path).')
+            if not osp.isfile(path):
+                missing.append(path)
+        if missing:
+            more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
+            raise FileNotFoundError(
+                f'SeenOnlyDataset: annotation file {missing[0]!r} does not '
+                f'exist{more}.')
+
+    def _insert_unseen_guard(self) -> None:
+        """Insert ``MapUnseenToIgnore`` after every ``LoadAnnotations``."""
+        on_unseen = 'raise' if self.policy == 'drop_image' else 'ignore'
+        for ds in self._leaves:
+            transforms = ds.pipeline.transforms
+            positions = [
+                i for i, t in enumerate(transforms)
+                if isinstance(t, MMCVLoadAnnotations)
+            ]
+            if not positions:
+                raise ValueError(
+                    'SeenOnlyDataset: the training pipeline has no '
+                    'LoadAnnotations, so unseen labels cannot be hidden: '
+                    f'{[type(t).__name__ for t in transforms]}.')
+            guard = MapUnseenToIgnore(
+                self.split.unseen_indices,
+                ignore_index=getattr(ds, 'ignore_index', 255),
+                on_unseen=on_unseen)
+            for i in reversed(positions):
+                nxt = transforms[i + 1] if i + 1 < len(transforms) else None
+                if isinstance(nxt, MapUnseenToIgnore):
+                    transforms[i + 1] = guard
+                else:
+                    transforms.insert(i + 1, guard)
+
+    # ------------------------------------------------------------------
+    # drop_image: class presence, scanned once and cached
+    def _default_cache_dir(self) -> str:
+        dirs = {osp.dirname(osp.abspath(i['seg_map_path']))
+                for _, i in self._infos()}
+        return osp.join(osp.dirname(osp.commonpath(sorted(dirs))),
+                        '.zs3_cache')
+
+    def _images_without_unseen(self) -> np.ndarray:
+        """Whether each sample is free of unseen classes."""
+        rank, world_size = get_dist_info()
+        if rank == 0:
+            presence = self._load_or_scan_presence()
+        if world_size > 1:
+            barrier()
+        if rank != 0:
+            presence = self._load_or_scan_presence()
+        unseen = np.zeros(256, dtype=bool)
+        unseen[list(self.split.unseen_indices)] = True
+        keep = np.ones(len(self._samples), dtype=bool)
+        for n, (_, info) in enumerate(self._infos()):
+            raw = np.asarray(presence[osp.abspath(info['seg_map_path'])],
+                             dtype=np.int64)
+            if info.get('reduce_zero_label', False):
+                # as LoadAnnotations: 0 -> 255 (ignore), v -> v - 1
+                raw = raw[(raw != 0) & (raw != 255)] - 1
+            keep[n] = not unseen[raw].any()
+        return keep
+
+    def _cache_file(self, paths: Sequence[str]) -> str:
+        rel = sorted(osp.relpath(p, self.cache_dir) for p in paths)
+        digest = hashlib.sha1('\n'.join(rel).encode()).hexdigest()[:16]
+        return osp.join(self.cache_dir, f'class_presence_{digest}.json')
+
+    def _load_or_scan_presence(self) -> Dict[str, List[int]]:
+        """Raw label values present in each annotation file, cached."""
+        backends = {}
+        for ds, info in self._infos():
+            backends[osp.abspath(info['seg_map_path'])] = \
+                self._decode_backend(ds)
+        paths = sorted(backends)
+        cache_file = self._cache_file(paths)
+        cached = self._read_cache(cache_file)
+        entries, presence, todo = {}, {}, []
+        for path in paths:
+            stat = os.stat(path)
+            rel = osp.relpath(path, self.cache_dir)
+            entry = cached.get(rel)
+            if (isinstance(entry, list) and len(entry) == 3
+                    and entry[:2] == [stat.st_size, stat.st_mtime_ns]):
+                entries[rel] = entry
+                presence[path] = entry[2]
+            else:
+                todo.append((path, rel, stat))
+        if todo:
+            print_log(
+                f'SeenOnlyDataset: scanning {len(todo)} annotation files for '
+                f'class presence (cache: {cache_file}).',
+                logger='current')
+            for path, rel, stat in track_iter_progress(todo):
+                values = self._scan(path, backends[path])
+                entries[rel] = [stat.st_size, stat.st_mtime_ns, values]
+                presence[path] = values
+            self._write_cache(cache_file, entries)
+        return presence
+
+    @staticmethod
+    def _decode_backend(ds: BaseDataset) -> str:
+        for t in ds.pipeline.transforms:
+            if isinstance(t, MMCVLoadAnnotations):
+                return getattr(t, 'imdecode_backend', 'pillow')
+        return 'pillow'
+
+    @staticmethod
+    def _scan(path: str, backend: str) -> List[int]:
+        """The sorted raw values of one annotation, read as LoadAnnotations."""
+        try:
+            seg = mmcv.imfrombytes(
+                get_bytes(path), flag='unchanged', backend=backend)
+        except Exception as err:
+            raise ValueError(f'SeenOnlyDataset: cannot read annotation file '
+                             f'{path!r}: {err}') from err
+        if seg is None:
+            raise ValueError(f'SeenOnlyDataset: cannot read annotation file '
+                             f'{path!r}: not a decodable image.')
+        return np.unique(seg.squeeze().astype(np.uint8)).tolist()
+
+    @staticmethod
+    def _read_cache(cache_file: str) -> dict:
+        if not osp.isfile(cache_file):
+            return {}
+        try:
+            with open(cache_file, encoding='utf-8') as f:
+                content = json.load(f)
+            if content.get('version') != CACHE_VERSION:
+                return {}
+            return dict(content['files'])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            print_log(f'SeenOnlyDataset: ignoring unreadable cache '
+                      f'{cache_file}; rescanning.',
+                      logger='current', level=logging.WARNING)
+            return {}
+
+    @staticmethod
+    def _write_cache(cache_file: str, entries: dict) -> None:
+        """Write the cache atomically (temporary file + ``os.replace``)."""
+        folder = osp.dirname(cache_file)
+        tmp = None
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=folder, prefix='.class_presence.', suffix='.tmp')
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(dict(version=CACHE_VERSION, files=entries), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, cache_file)
+        except OSError as err:
+            if tmp is not None and osp.exists(tmp):
+                os.remove(tmp)
+            print_log(
+                f'SeenOnlyDataset: could not write the class-presence cache '
+                f'{cache_file} ({err}); the next start will rescan. Set '
+                '`cache_dir` to a writable folder.',
+                logger='current', level=logging.WARNING)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(split={self.split.name!r}, '
+                f"policy='{self.policy}', num_images={len(self)}, "
+                f'num_dropped={self.num_dropped})')

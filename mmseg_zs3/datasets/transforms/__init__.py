@@ -1,0 +1,2 @@
+"""Registered data transforms; importing this module registers them."""
+from .map_unseen_to_ignore import MapUnseenToIgnore  # noqa: F401
