@@ -37,7 +37,6 @@ CONTEXT_ALIASES: AliasTable = {
 COCO_STUFF_ALIASES: AliasTable = {
     'building-other': ['building'],
     'ceiling-other': ['ceiling'],
-    'ceiling-tile': ['ceiling tile'],
     'desk-stuff': ['desk'],
     'door-stuff': ['door'],
     'floor-other': ['floor'],

@@ -28,6 +28,7 @@ _SAFE_GLOBALS = {
     ('numpy', 'ndarray'),
     ('numpy', 'dtype'),
     ('collections', 'OrderedDict'),
+    ('_codecs', 'encode'),  # bytes in protocol-2 pickles written by Python 3
 }
 
 
@@ -162,7 +163,7 @@ def import_class_embeddings(array_path: str,
         meta['max_norm_divisor'] = divisor
     emb = ClassEmbeddings(names, vectors, meta)
     if reference is not None:
-        meta['alignment'] = check_alignment(emb, reference)
+        emb.meta['alignment'] = check_alignment(emb, reference)
     return emb
 
 
@@ -204,7 +205,7 @@ def check_alignment(emb: ClassEmbeddings, reference, max_shift: int = 2,
                 emb.names, reference, allow_missing=True)
         finally:
             logger.setLevel(level)
-    ref = reference.reorder(emb.names).vectors.astype(np.float64)
+    ref = reference.reorder(emb.names, drop_extra=True).vectors.astype(np.float64)
 
     def cos(x):
         n = np.linalg.norm(x, axis=1, keepdims=True)

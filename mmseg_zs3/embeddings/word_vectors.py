@@ -64,9 +64,8 @@ def detect_format(path: str) -> str:
         import bz2
         opener = bz2.open
     with opener(path, 'rb') as f:
-        head = f.read(4)
-        first = head + f.readline()
-    if head == _FASTTEXT_MAGIC:
+        first = f.readline(1 << 16)
+    if first[:4] == _FASTTEXT_MAGIC:
         return 'fasttext'
     parts = first.split()
     if len(parts) == 2 and all(p.isdigit() for p in parts):
