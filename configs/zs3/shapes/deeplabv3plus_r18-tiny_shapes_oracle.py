@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/models/deeplabv3plus_r18-tiny.py',
     '../_base_/datasets/zs3_shapes.py',
     '../_base_/schedules/zs3_shapes_schedule.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/zs3_runtime.py',
 ]
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

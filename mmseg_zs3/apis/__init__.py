@@ -1,0 +1,16 @@
+"""Entry points behind ``tools/train.py`` and ``tools/test.py``, and the early
+config and checkpoint checks they run."""
+from .checks import (ConfigCheckError, check_checkpoint_num_classes,
+                     check_config_types, check_data_paths,
+                     expected_num_classes_from_config,
+                     expected_num_classes_from_model)
+from .runner_cfg import load_config
+from .test import setup_test_cfg, test
+from .train import build_runner, setup_train_cfg, train
+
+__all__ = [
+    'ConfigCheckError', 'build_runner', 'check_checkpoint_num_classes',
+    'check_config_types', 'check_data_paths',
+    'expected_num_classes_from_config', 'expected_num_classes_from_model',
+    'load_config', 'setup_test_cfg', 'setup_train_cfg', 'test', 'train'
+]

@@ -1,0 +1,73 @@
+"""Training entry point behind ``tools/train.py``."""
+import logging
+from argparse import Namespace
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .checks import check_config_types, check_data_paths
+from .runner_cfg import load_config
+
+
+def setup_train_cfg(args: Namespace) -> Config:
+    """Build the training config from the flags of ``tools/train.py``.
+
+    Mirrors mmseg's ``tools/train.py``: ``--cfg-options`` are merged,
+    ``--work-dir`` overrides the config, ``--amp`` switches ``OptimWrapper``
+    to ``AmpOptimWrapper`` with a dynamic loss scale, ``--resume`` resumes
+    from ``load_from`` if set, else from the latest checkpoint of the work
+    dir. Then checks that every ``type`` is registered and the data exists.
+
+    Args:
+        args (Namespace): ``config``, ``work_dir``, ``resume``, ``amp``,
+            ``cfg_options`` and ``launcher``.
+
+    Returns:
+        Config: The checked config.
+    """
+    cfg = load_config(args.config, args.cfg_options, args.launcher,
+                      args.work_dir)
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log(
+                'AMP training is already enabled in your config.',
+                logger='current',
+                level=logging.WARNING)
+        elif optim_wrapper != 'OptimWrapper':
+            raise ValueError(
+                '--amp needs optim_wrapper.type "OptimWrapper" (or '
+                f'"AmpOptimWrapper"), but the config has {optim_wrapper!r}')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    cfg.resume = bool(args.resume)
+    check_config_types(cfg)
+    loaders = ['train_dataloader']
+    if cfg.get('val_cfg') and cfg.get('val_dataloader'):
+        loaders.append('val_dataloader')
+    check_data_paths(cfg, loaders)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """``Runner.from_cfg``, or the registered ``runner_type`` if set."""
+    if 'runner_type' in cfg:
+        from mmseg.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train(args: Namespace) -> Runner:
+    """Train as ``tools/train.py`` does; see :func:`setup_train_cfg`.
+
+    Args:
+        args (Namespace): The parsed flags of ``tools/train.py``.
+
+    Returns:
+        Runner: The runner after training.
+    """
+    runner = build_runner(setup_train_cfg(args))
+    runner.train()
+    return runner

@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny generated shapes dataset and tiny configs."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
+from mmseg_zs3.datasets import generate_shapes_dataset
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ORACLE_CONFIG = osp.join(
+    REPO, 'configs/zs3/shapes/deeplabv3plus_r18-tiny_shapes_oracle.py')
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    """A tiny shapes dataset: 24 train, 8 val, 8 calib images of 64x64."""
+    root = str(tmp_path_factory.mktemp('data') / 'zs3_shapes')
+    generate_shapes_dataset(
+        root, num_train=24, num_val=8, num_calib=8, image_size=64, seed=0)
+    return root
+
+
+def tiny_config(data_root: str,
+                work_dir: str,
+                config: str = ORACLE_CONFIG,
+                max_iters: int = 4,
+                checkpoint_interval: int = 2,
+                batch_size: int = 2,
+                val: bool = False) -> Config:
+    """``config`` shrunk to a few iterations on the tiny dataset.
+
+    Deterministic (seed 0, ``deterministic=True``), no worker processes,
+    logging every iteration, a checkpoint every ``checkpoint_interval``
+    iterations, all kept. Validation off unless ``val``.
+    """
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    cfg.log_level = 'WARNING'
+    for key in DATALOADERS:
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        loader.batch_size = batch_size
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.dataset.data_root = data_root
+    cfg.train_cfg.max_iters = max_iters
+    cfg.train_cfg.val_interval = max_iters
+    for scheduler in cfg.get('param_scheduler', None) or []:
+        if scheduler.get('end', 0) > max_iters:
+            scheduler.end = max_iters
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = checkpoint_interval
+    cfg.default_hooks.checkpoint.max_keep_ckpts = -1
+    cfg.randomness = dict(seed=0, deterministic=True)
+    if not val:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    return cfg
+
+
+def write_tiny_config(path: str, *args, **kwargs) -> str:
+    """Write :func:`tiny_config` to ``path`` (for subprocesses)."""
+    tiny_config(*args, **kwargs).dump(path)
+    return path
