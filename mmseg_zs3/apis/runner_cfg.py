@@ -84,3 +84,23 @@ def _adapt_distributed_to_cpu(cfg: Config) -> None:
             device_ids=None,
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def init_cpu_process_group(cfg: Config) -> None:
+    """Initialise the process group of a CPU-only ``pytorch`` launch.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` first, which
+    fails on a CPU-only torch; the Runner skips ``init_dist`` when the group
+    already exists, so this initialises it (``env://``, as torchrun sets it)
+    with the config's backend. With CUDA, or another launcher, it does
+    nothing and mmengine initialises as usual.
+    """
+    import torch
+    import torch.distributed as torch_dist
+    if (cfg.get('launcher', 'none') != 'pytorch'
+            or torch.cuda.is_available() or torch_dist.is_initialized()):
+        return
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'gloo')
+    dist_cfg.pop('init_backend', None)
+    torch_dist.init_process_group(backend=backend, **dist_cfg)

@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .checks import check_config_types, check_data_paths
-from .runner_cfg import load_config
+from .runner_cfg import init_cpu_process_group, load_config
 
 
 def setup_train_cfg(args: Namespace) -> Config:
@@ -52,7 +52,12 @@ def setup_train_cfg(args: Namespace) -> Config:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``Runner.from_cfg``, or the registered ``runner_type`` if set."""
+    """``Runner.from_cfg``, or the registered ``runner_type`` if set.
+
+    A CPU-only ``pytorch`` launch gets its process group first (see
+    :func:`~mmseg_zs3.apis.runner_cfg.init_cpu_process_group`).
+    """
+    init_cpu_process_group(cfg)
     if 'runner_type' in cfg:
         from mmseg.registry import RUNNERS
         return RUNNERS.build(cfg)
