@@ -118,7 +118,7 @@ def nearest_spellings(kv, word: str, n: int = 3) -> List[str]:
     The search covers vocabulary words of similar length that share the
     first letter or lie in the 50k most frequent words (a full scan of a
     400k vocabulary costs ~0.7 s per word), plus splits of a glued compound
-    into two known words (``pottedplant`` -> ``potted plant``).
+    into two frequent words (``pottedplant`` -> ``potted plant``).
 
     Args:
         kv (KeyedVectors): The vocabulary.
@@ -133,9 +133,13 @@ def nearest_spellings(kv, word: str, n: int = 3) -> List[str]:
     pool = [k for i, k in enumerate(kv.index_to_key)
             if lo <= len(k) <= hi and (i < 50000 or k[:1] == w[:1])]
     out = []
+    def frequent(part):  # short parts must be very common words ('tv')
+        rank = kv.key_to_index.get(part, 1 << 30)
+        return rank < (100000 if len(part) > 2 else 5000)
+
     for i in range(2, len(w) - 1):
         a, b = w[:i], w[i:]
-        if a in kv.key_to_index and b in kv.key_to_index:
+        if frequent(a) and frequent(b):
             out.append(f'{a} {b}')
     out += difflib.get_close_matches(w, pool, n=n, cutoff=0.7)
     return list(dict.fromkeys(out))[:n]
