@@ -241,3 +241,31 @@ def test_map_unseen_to_ignore_transform():
         guard(dict(gt_seg_map=seg, seg_map_path='x.png'))
     with pytest.raises(ValueError, match="on_unseen='drop'"):
         MapUnseenToIgnore([10], on_unseen='drop')
+
+
+def test_stage1_config_train_set(tmp_path):
+    from mmengine import Config
+
+    from mmseg.registry import DATASETS
+    root = _write_voc(tmp_path / 'VOC2012')
+    aug = _write_voc(tmp_path / 'VOC2012_aug', {'f_cow': [10], 'g_bg': [0]},
+                     'aug')
+    os.rename(osp.join(aug, 'SegmentationClass'),
+              osp.join(root, 'SegmentationClassAug'))
+    for name in ('f_cow', 'g_bg'):
+        os.rename(osp.join(aug, 'JPEGImages', name + '.jpg'),
+                  osp.join(root, 'JPEGImages', name + '.jpg'))
+    os.rename(osp.join(aug, 'ImageSets/Segmentation/aug.txt'),
+              osp.join(root, 'ImageSets/Segmentation/aug.txt'))
+    cfg = Config.fromfile(osp.join(
+        osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1',
+        'deeplabv3plus_r101-d16_zs3-voc12aug-k2_seen-only.py'))
+    train = cfg.train_dataloader.dataset
+    for sub in train.dataset.datasets:
+        sub.data_root = root
+    ds = DATASETS.build(train)
+    assert ds.num_dropped == 3 and len(ds) == 4
+    sample = ds[0]
+    assert tuple(sample['inputs'].shape[-2:]) == (312, 312)
+    assert not set(sample['data_samples'].gt_sem_seg.data.unique().tolist()
+                   ) & {10, 14}

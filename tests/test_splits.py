@@ -143,3 +143,32 @@ def test_split_is_frozen():
     assert split.unseen_names == ('a', 'c')
     with pytest.raises(Exception):
         split.name = 'other'
+
+
+def test_stage1_configs_use_one_split_everywhere():
+    import glob
+    import os.path as osp
+    import re
+
+    from mmengine import Config
+    files = sorted(glob.glob(osp.join(
+        osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1', '*.py')))
+    assert len(files) == 10
+    # Loading one config takes ~1 s (mmengine reads mmseg's metafiles for
+    # every `mmseg::` base), so check the extreme K of each dataset.
+    for path in [f for f in files if re.search(r'-k(2|10)_', f)]:
+        dataset, k = re.search(r'zs3-(voc12aug|context60)-k(\d+)_',
+                               path).groups()
+        cfg = Config.fromfile(path)
+        split = cfg.train_dataloader.dataset.split
+        assert split == dict(
+            name='zs3_voc' if dataset == 'voc12aug' else 'zs3_context',
+            k=int(k))
+        assert cfg.val_evaluator.split == split
+        assert cfg.test_evaluator.split == split
+        assert cfg.val_evaluator.type == 'ZeroShotIoUMetric'
+        assert cfg.train_dataloader.dataset.policy == 'drop_image'
+        num_classes = len(get_split(split['name'], split['k']).classes)
+        assert cfg.model.decode_head.num_classes == num_classes
+        assert cfg.train_dataloader.batch_size == (
+            16 if dataset == 'voc12aug' else 10)
