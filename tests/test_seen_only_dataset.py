@@ -123,6 +123,7 @@ def test_concat_dataset_voc12aug_layout(tmp_path):
         datasets=[_voc_cfg(root), _voc_cfg(root, 'aug')])
     ds = SeenOnlyDataset(cfg, split=dict(name='zs3_voc', k=2))
     assert ds.num_dropped == 3 and len(ds) == 4
+    assert ds.cache_dir == osp.join(root, '.zs3_cache')  # next to the data
     assert not _labels_of_all_samples(ds, repeats=1) & {10, 14}
     ign = SeenOnlyDataset(cfg, split=dict(name='zs3_voc', k=2),
                           policy='ignore')

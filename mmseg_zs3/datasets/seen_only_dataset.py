@@ -37,11 +37,13 @@ class SeenOnlyDataset:
     NeurIPS 2019, and its peers):
 
     - ``'drop_image'`` (ZS3Net): every image with any unseen pixel is
-      removed. The classes present in each annotation are scanned once (with
-      a progress bar) and cached in a JSON file; a cache entry is reused only
-      while its file's size and modification time are unchanged, so a changed
-      annotation set is rescanned. As a guard, the pipeline also raises if a
-      kept image ever shows an unseen pixel.
+      removed. The label values present in each annotation are scanned once
+      (with a progress bar) and cached, independently of the split, in
+      ``<cache_dir>/class_presence_<hash of the annotation list>.json``,
+      written atomically. An entry is reused only while its file's size and
+      modification time are unchanged, so changed annotations are rescanned
+      and a changed annotation list gets its own cache. As a guard, the
+      pipeline also raises if a kept image ever shows an unseen pixel.
     - ``'ignore'`` (SPNet, CaGNet, ZegCLIP): images are kept and unseen
       pixels become the ignore index.
 
@@ -73,8 +75,9 @@ class SeenOnlyDataset:
                  policy: str = 'drop_image',
                  cache_dir: Optional[str] = None) -> None:
         if policy not in POLICIES:
-            raise ValueError(f'SeenOnlyDataset: policy={policy!r} is not '
-                             f'supported; valid policies are {list(POLICIES)}.')
+            raise ValueError(
+                f'SeenOnlyDataset: policy={policy!r} is not supported; valid '
+                f'policies are {list(POLICIES)}.')
         self.policy = policy
         if isinstance(dataset, dict):
             dataset = DATASETS.build(dataset)
@@ -168,8 +171,9 @@ class SeenOnlyDataset:
             if data is not None:
                 return data
             leaf, local = self._leaf_sample(np.random.randint(len(self)))
-        raise RuntimeError(f'SeenOnlyDataset: no valid image after '
-                           f'{leaf.max_refetch} refetches; check the pipeline.')
+        raise RuntimeError(
+            f'SeenOnlyDataset: no valid image after {leaf.max_refetch} '
+            'refetches; check the pipeline.')
 
     # ------------------------------------------------------------------
     # set-up
@@ -205,7 +209,8 @@ class SeenOnlyDataset:
             if not osp.isfile(path):
                 missing.append(path)
         if missing:
-            more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
+            more = (f' (and {len(missing) - 1} more)'
+                    if len(missing) > 1 else '')
             raise FileNotFoundError(
                 f'SeenOnlyDataset: annotation file {missing[0]!r} does not '
                 f'exist{more}.')
@@ -238,10 +243,16 @@ class SeenOnlyDataset:
     # ------------------------------------------------------------------
     # drop_image: class presence, scanned once and cached
     def _default_cache_dir(self) -> str:
-        dirs = {osp.dirname(osp.abspath(i['seg_map_path']))
-                for _, i in self._infos()}
-        return osp.join(osp.dirname(osp.commonpath(sorted(dirs))),
-                        '.zs3_cache')
+        """``.zs3_cache`` in the folder holding the annotation folders."""
+        dirs = set()
+        for leaf in self._leaves:
+            seg_dir = leaf.data_prefix.get('seg_map_path')
+            if seg_dir:
+                dirs.add(osp.dirname(osp.abspath(seg_dir)))
+        if not dirs:  # no prefix: the folders of the annotation files
+            dirs = {osp.dirname(osp.abspath(i['seg_map_path']))
+                    for _, i in self._infos()}
+        return osp.join(osp.commonpath(sorted(dirs)), '.zs3_cache')
 
     def _images_without_unseen(self) -> np.ndarray:
         """Whether each sample is free of unseen classes."""

@@ -2,7 +2,8 @@
 # 16, trained with the paper's recipe (crop 312, random scale 0.5-2.0, flip,
 # batch 16, SGD lr 0.007 with 10x on the head, poly 0.9, wd 5e-4, 200 epochs).
 # Shared by configs/zs3/stage1/*voc12aug-k*; those set only the split's K.
-# Differences from the official network: see models/zs3_deeplabv3plus_r101-d16.py.
+# Differences from the official network: see
+# models/zs3_deeplabv3plus_r101-d16.py.
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 _base_ = [
     './models/zs3_deeplabv3plus_r101-d16.py',

@@ -3,7 +3,8 @@
 # 256 channels, 48-channel stride-4 skip, and a 1x1 classifier (`conv_seg`)
 # on 256-d stride-4 features: the features ZS3Net generates in stage 2.
 #
-# How mmseg's DeepLabV3+ differs from the official ZS3Net network (valeoai/ZS3):
+# How mmseg's DeepLabV3+ differs from the official ZS3Net network
+# (valeoai/ZS3):
 # - ASPP and decoder 3x3 convs are depthwise-separable
 #   (DepthwiseSeparableASPPHead); the official ones are standard convs.
 # - ASPP projection: mmseg uses a 3x3 conv after the concatenation, the
