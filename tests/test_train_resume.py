@@ -47,10 +47,8 @@ def test_resume_reproduces_uninterrupted_run(shapes_root, tmp_path):
         torch.testing.assert_close(final_resumed[key], value, msg=key)
 
 
-def test_load_from_and_init_model(shapes_root, tmp_path):
-    work_dir = str(tmp_path / 'train')
-    _train(tiny_config(shapes_root, work_dir, max_iters=2))
-    checkpoint = osp.join(work_dir, 'iter_2.pth')
+def test_load_from_and_init_model(shapes_root, trained_checkpoint, tmp_path):
+    checkpoint = trained_checkpoint
     saved = torch.load(checkpoint)['state_dict']
 
     # load_from: a test run through the Runner loads the weights.
@@ -65,7 +63,9 @@ def test_load_from_and_init_model(shapes_root, tmp_path):
     # mmseg.apis.init_model, and an inference with it.
     from mmseg.apis import inference_model, init_model
     model = init_model(
-        tiny_config(shapes_root, work_dir), checkpoint, device='cpu')
+        tiny_config(shapes_root, str(tmp_path / 'init')),
+        checkpoint,
+        device='cpu')
     for key, value in saved.items():
         torch.testing.assert_close(model.state_dict()[key], value, msg=key)
     image = np.zeros((64, 64, 3), np.uint8)

@@ -24,8 +24,13 @@ def parse_args(argv=None):
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='the dir to save painted predictions to (under '
-        'work_dir/<timestamp>/ when relative)')
+        help='the dir to save painted predictions to (in '
+        'SHOW_DIR/vis_data/vis_image/)')
+    parser.add_argument(
+        '--show-interval',
+        type=int,
+        default=1,
+        help='draw every n-th test batch (mmseg draws every 50th)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(

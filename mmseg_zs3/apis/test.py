@@ -15,14 +15,15 @@ def setup_test_cfg(args: Namespace) -> Config:
 
     Mirrors mmseg's ``tools/test.py``: the checkpoint becomes ``load_from``;
     ``--show``/``--show-dir`` turn on the drawing of
-    ``default_hooks.visualization`` (``--show-dir`` sets the visualizer's
-    ``save_dir``); ``--out`` sets ``output_dir`` and ``keep_results`` of the
+    ``default_hooks.visualization`` for every ``--show-interval``-th batch
+    (every batch by default; mmseg's hook would draw every 50th) and
+    ``--show-dir`` sets the visualizer's ``save_dir``; ``--out`` sets ``output_dir`` and ``keep_results`` of the
     test evaluator, which writes the predicted label maps there; ``--tta``
     swaps in ``tta_model`` and ``tta_pipeline``.
 
     Args:
         args (Namespace): ``config``, ``checkpoint``, ``work_dir``, ``out``,
-            ``show``, ``show_dir``, ``wait_time``, ``cfg_options``,
+            ``show``, ``show_dir``, ``show_interval``, ``wait_time``, ``cfg_options``,
             ``launcher`` and ``tta``.
 
     Returns:
@@ -41,6 +42,9 @@ def setup_test_cfg(args: Namespace) -> Config:
                 '--show/--show-dir need default_hooks.visualization (e.g. '
                 "dict(type='SegVisualizationHook')), which the config lacks")
         hook['draw'] = True
+        # mmseg's hook draws every 50th batch; a test run asked to draw
+        # draws every ``show_interval``-th (all by default).
+        hook['interval'] = getattr(args, 'show_interval', 1)
         if getattr(args, 'show', False):
             hook['show'] = True
             hook['wait_time'] = getattr(args, 'wait_time', 2)
