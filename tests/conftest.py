@@ -72,9 +72,23 @@ def write_tiny_config(path: str, *args, **kwargs) -> str:
 
 
 @pytest.fixture(scope='session')
-def trained_checkpoint(shapes_root, tmp_path_factory):
-    """``iter_2.pth`` of the tiny oracle config, saved by mmengine's Runner."""
+def tiny_run(shapes_root, tmp_path_factory):
+    """An uninterrupted 4-iteration run of the tiny oracle config.
+
+    Returns:
+        dict: ``work_dir`` (holding ``iter_2.pth`` and ``iter_4.pth``) and
+        ``losses`` (the loss of each iteration).
+    """
+    import numpy as np
     from mmengine.runner import Runner
-    work_dir = str(tmp_path_factory.mktemp('trained'))
-    Runner.from_cfg(tiny_config(shapes_root, work_dir, max_iters=2)).train()
-    return osp.join(work_dir, 'iter_2.pth')
+    work_dir = str(tmp_path_factory.mktemp('tiny_run'))
+    runner = Runner.from_cfg(tiny_config(shapes_root, work_dir))
+    runner.train()
+    losses = np.asarray(runner.message_hub.get_scalar('train/loss').data[0])
+    return dict(work_dir=work_dir, losses=losses)
+
+
+@pytest.fixture(scope='session')
+def trained_checkpoint(tiny_run):
+    """``iter_2.pth`` of :func:`tiny_run`, saved by mmengine's Runner."""
+    return osp.join(tiny_run['work_dir'], 'iter_2.pth')

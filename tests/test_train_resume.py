@@ -18,11 +18,11 @@ def _train(cfg):
     return runner
 
 
-def test_resume_reproduces_uninterrupted_run(shapes_root, tmp_path):
+def test_resume_reproduces_uninterrupted_run(shapes_root, tiny_run,
+                                             tmp_path):
     # Uninterrupted: 4 iterations, checkpoints at 2 and 4.
-    full_dir = str(tmp_path / 'full')
-    full = _train(tiny_config(shapes_root, full_dir))
-    full_losses = _losses(full)
+    full_dir = tiny_run['work_dir']
+    full_losses = tiny_run['losses']
     assert len(full_losses) == 4
     assert osp.isfile(osp.join(full_dir, 'iter_2.pth'))
 
