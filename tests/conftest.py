@@ -9,7 +9,7 @@ from mmseg_zs3.datasets import generate_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ORACLE_CONFIG = osp.join(
-    REPO, 'configs/zs3/shapes/deeplabv3plus_r18-tiny_shapes_oracle.py')
+    REPO, 'configs/zs3/shapes/unet-s2-fcn_shapes_oracle.py')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 

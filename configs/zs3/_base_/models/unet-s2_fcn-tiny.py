@@ -1,0 +1,49 @@
+# A small U-Net for 64x64 CPU training: mmseg's UNet backbone (base width 16,
+# 4 stages) and an FCN head on the stride-2 decoder output; 64-d post-ReLU
+# features at 32x32 enter the 1x1 classifier (the features ZS3Net generates).
+# Trained from scratch: no pretrained weights are reachable offline.
+norm_cfg = dict(type='BN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size=(64, 64))
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    pretrained=None,
+    backbone=dict(
+        type='UNet',
+        in_channels=3,
+        base_channels=16,
+        num_stages=4,
+        strides=(1, 1, 1, 1),
+        enc_num_convs=(2, 2, 2, 2),
+        dec_num_convs=(2, 2, 2),
+        downsamples=(True, True, True),
+        enc_dilations=(1, 1, 1, 1),
+        dec_dilations=(1, 1, 1),
+        with_cp=False,
+        conv_cfg=None,
+        norm_cfg=norm_cfg,
+        act_cfg=dict(type='ReLU'),
+        upsample_cfg=dict(type='InterpConv'),
+        norm_eval=False),
+    decode_head=dict(
+        type='FCNHead',
+        in_channels=32,
+        in_index=2,
+        channels=64,
+        num_convs=1,
+        concat_input=False,
+        dropout_ratio=0.1,
+        num_classes=17,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

@@ -1,0 +1,20 @@
+# The DeViSE-style baseline of ZS3Net on the shapes demo, trained end to end on
+# seen classes: the classifier projects pixel features into the GloVe space and
+# scores every class (unseen included) by cosine similarity.
+_base_ = ['./unet-s2-fcn_shapes_seen-only.py']
+class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
+model = dict(
+    decode_head=dict(
+        _delete_=True,
+        type='ZeroShotDecodeHead',
+        head={{_base_.model.decode_head}},
+        classifier=dict(
+            type='ProjectionClassifier',
+            class_embedding=dict(
+                type='ClassEmbedding',
+                embedding_file=class_embedding_file,
+                classes='ZS3ShapesDataset'),
+            scale=10.0),
+        split={{_base_.zs3_split}},
+        classes='ZS3ShapesDataset',
+        train_classes='seen'))

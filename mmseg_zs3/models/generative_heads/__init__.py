@@ -1,0 +1,2 @@
+"""Generative heads."""
+from .gmmn_head import GMMNGenerativeHead  # noqa: F401

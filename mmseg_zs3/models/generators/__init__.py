@@ -1,0 +1,2 @@
+"""Feature generators."""
+from .gmmn import GMMNGenerator  # noqa: F401

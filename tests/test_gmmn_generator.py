@@ -1,0 +1,49 @@
+import pytest
+import torch
+import torch.nn as nn
+
+import mmseg_zs3  # noqa: F401
+from mmseg.registry import MODELS
+
+
+def test_official_architecture_and_parameter_count():
+    gen = MODELS.build(dict(type='GMMNGenerator'))
+    gen.init_weights()
+    linears = [m for m in gen.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(600, 256),
+                                                                  (256, 256)]
+    # 600*256 + 256 + 256*256 + 256, counted by hand.
+    assert sum(p.numel() for p in gen.parameters()) == 219648
+    assert isinstance(gen.act, nn.LeakyReLU) and gen.act.negative_slope == 0.2
+    assert isinstance(gen.dropout, nn.Dropout) and gen.dropout.p == 0.5
+    for m in linears:  # Xavier-uniform bound sqrt(6 / (fan_in + fan_out))
+        bound = (6 / (m.in_features + m.out_features))**0.5
+        assert m.weight.abs().max() <= bound
+        assert m.weight.std() > bound / 3
+        assert torch.all(m.bias == 0.01)
+
+
+def test_forward_shapes_and_noise():
+    gen = MODELS.build(
+        dict(type='GMMNGenerator', embed_dim=5, noise_dim=3, feat_dim=7))
+    gen.eval()
+    out = gen(torch.randn(4, 5))
+    assert out.shape == (4, 7)
+    noise = gen.sample_noise(1000)
+    assert noise.min() >= 0 and noise.max() < 1  # official: U[0, 1)
+    g = MODELS.build(
+        dict(type='GMMNGenerator', embed_dim=5, noise_dim=3,
+             noise='gaussian'))
+    assert g.sample_noise(1000).min() < 0
+    # fixed noise -> deterministic in eval mode
+    z = torch.rand(2, 3)
+    e = torch.randn(2, 5)
+    assert torch.equal(gen(e, noise=z), gen(e, noise=z))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match='noise='):
+        MODELS.build(dict(type='GMMNGenerator', noise='poisson'))
+    gen = MODELS.build(dict(type='GMMNGenerator', embed_dim=5))
+    with pytest.raises(ValueError, match=r'expected \[N, 5\]'):
+        gen(torch.randn(2, 6))
