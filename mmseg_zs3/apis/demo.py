@@ -46,7 +46,7 @@ class _Progress(Hook):
         it = runner.iter + 1
         total = runner.max_iters
         if it % self.interval == 0 or it == total:
-            losses = ' '.join(f'{k}={float(v):.3f}'
+            losses = ' '.join(f'{k}={float(torch.as_tensor(v).detach()):.3f}'
                               for k, v in (outputs or {}).items()
                               if k.startswith('loss'))
             print(f'  [{self.name}] iter {it}/{total} {losses}', flush=True)

@@ -91,6 +91,12 @@ class ZS3FeatureCacheLoop(EpochBasedTrainLoop):
         if getattr(model, 'unseen_layout', None) != 'strict':
             raise ValueError('ZS3FeatureCacheLoop needs a ZS3EncoderDecoder '
                              "with unseen_layout='strict'")
+        from mmseg_zs3.models import ZS3DataPreProcessor
+        if not isinstance(model.data_preprocessor, ZS3DataPreProcessor):
+            raise TypeError(
+                'ZS3FeatureCacheLoop trains on cached pixel batches: set '
+                "model.data_preprocessor.type='ZS3DataPreProcessor' (got "
+                f'{type(model.data_preprocessor).__name__})')
         if self.cache is None:
             self.cache = FeatureCache.load(self.cache_path, self.cache_key())
             if self.cache is not None:
