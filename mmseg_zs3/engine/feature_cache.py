@@ -1,10 +1,12 @@
 """A memory-bounded per-class store of real pixel features."""
+import logging
 import os
 import os.path as osp
 import tempfile
 from typing import Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 
@@ -113,16 +115,31 @@ class FeatureCache:
     @classmethod
     def load(cls, path: str, key: dict) -> Optional['FeatureCache']:
         """The cache stored at ``path`` if its key equals ``key``, else None.
+
+        An unreadable or inconsistent file (corrupt, half-written by an older
+        version, edited) is not trusted: a warning, and None (recompute).
         """
         if not osp.isfile(path):
             return None
-        blob = torch.load(path, map_location='cpu', weights_only=True)
-        if blob.get('key') != key:
+        try:
+            blob = torch.load(path, map_location='cpu', weights_only=True)
+            if blob.get('key') != key:
+                return None
+            state = blob['cache']
+            self = cls(state['num_classes'], state['feat_dim'],
+                       state['max_per_class'])
+            feats, keys = list(state['feats']), list(state['keys'])
+            counts = state['counts']
+            if not (len(feats) == len(keys) == len(counts) ==
+                    self.num_classes and all(
+                        f.shape == (len(k), self.feat_dim)
+                        for f, k in zip(feats, keys))):
+                raise ValueError('per-class tensors do not match')
+            self.feats, self.keys, self.counts = feats, keys, counts
+            self.pixels_per_batch = list(state['pixels_per_batch'])
+        except Exception as err:  # noqa: BLE001 - any damage: recompute
+            print_log(f'FeatureCache: ignoring unreadable cache {path} '
+                      f'({type(err).__name__}: {err}); recomputing.',
+                      logger='current', level=logging.WARNING)
             return None
-        state = blob['cache']
-        self = cls(state['num_classes'], state['feat_dim'],
-                   state['max_per_class'])
-        self.feats, self.keys = state['feats'], state['keys']
-        self.counts = state['counts']
-        self.pixels_per_batch = list(state['pixels_per_batch'])
         return self
