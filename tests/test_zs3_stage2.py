@@ -38,13 +38,18 @@ def _models():
 
 
 @pytest.fixture(scope='module', autouse=True)
-def fast_config_text():
+def fast_runs():
     """Skip yapf when mmengine formats the config (``pretty_text``, five
-    times per run: log, dump, checkpoint meta): ~0.7 s each on this CPU."""
+    times per run: log, dump, checkpoint meta): ~0.7 s each on this CPU.
+    One torch thread: these tiny runs gain nothing from two, and lose much
+    when the cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr('mmengine.config.config.FormatCode',
                    lambda text, **kwargs: (text, False))
         yield
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------
@@ -227,8 +232,8 @@ def test_strict_ignores_unseen_ground_truth(run_stage2, loop, seen_only):
     """
     clean = run_stage2('clean', loop, seen_only=seen_only)
     poisoned = run_stage2('poisoned', loop, seen_only=seen_only)
-    assert any(k.startswith('generative_head.generator.') for k in clean['state'])
-    assert any(k.startswith('decode_head.classifier.') for k in clean['state'])
+    for prefix in ('generative_head.generator.', 'decode_head.classifier.'):
+        assert any(k.startswith(prefix) for k in clean['state'])
     _assert_same(clean['state'], poisoned['state'])
     if loop == CACHE_LOOP:
         # the second epoch really ran from the cache

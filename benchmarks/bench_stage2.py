@@ -1,0 +1,256 @@
+"""Seconds per epoch of ZS3Net's stage 2 on the shapes data, on this CPU.
+
+Compares, on the same generated data, stage-1 checkpoint and model config
+(``configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py``, strict layout):
+
+- ``uncached``: mmengine's ``EpochBasedTrainLoop`` with
+  ``ZS3EncoderDecoder.loss`` (the frozen network runs on every batch);
+- ``cache first`` / ``cache later``: ``ZS3FeatureCacheLoop``, whose first
+  epoch runs on images and fills the feature cache, later epochs train from
+  cached pixel batches (mean of the later epochs);
+- ``official``: the official per-(image, class) schedule (ZS3NET.md section
+  3) in plain PyTorch calling our modules: batch size 1; for each image the
+  frozen features are recomputed, then for each seen class in the image one
+  Adam step of the generator on 128 real vs 128 generated features (MMD), and
+  one SGD step of the classifier on the image's real features plus generated
+  unseen features.
+
+Timing does not depend on accuracy, so the stage-1 checkpoint is an
+initialised model. Data loading runs in the main process (``num_workers=0``)
+everywhere. One torch thread by default: on a shared 2-core machine two
+OpenMP threads per process oversubscribe the cores and make timings erratic
+(``--threads 0`` keeps torch's default). The official schedule is timed on
+``--official-images`` images and scaled to the epoch. Run::
+
+    python benchmarks/bench_stage2.py [--num-train 600] [--epochs 3]
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STAGE1_CONFIG = osp.join(REPO,
+                         'configs/zs3/shapes/unet-s2-fcn_shapes_seen-only.py')
+STAGE2_CONFIG = osp.join(REPO,
+                         'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', help='default: a temporary folder')
+    parser.add_argument('--num-train', type=int, default=600,
+                        help='generated training images (64x64)')
+    parser.add_argument('--batch-size', type=int, default=16,
+                        help='images per batch (the config: 16)')
+    parser.add_argument('--epochs', type=int, default=3,
+                        help='epochs of the cache loop (first + later)')
+    parser.add_argument('--official-images', type=int, default=100,
+                        help='time the official schedule on this many images '
+                        'and scale to an epoch (0: the whole epoch)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (0: torch default)')
+    parser.add_argument('--keep', action='store_true',
+                        help='keep the temporary work dir')
+    return parser.parse_args()
+
+
+def prepare(work_dir: str, num_train: int) -> dict:
+    """Data, class embeddings and an (initialised) stage-1 checkpoint."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmseg_zs3.datasets import generate_shapes_dataset
+    from mmseg_zs3.embeddings import (build_class_embeddings,
+                                      load_packaged_glove)
+    data = osp.join(work_dir, 'zs3_shapes')
+    if not osp.isdir(data):
+        generate_shapes_dataset(
+            data, num_train=num_train, num_val=8, num_calib=8,
+            image_size=64, seed=0)
+    emb = osp.join(work_dir, 'class_embeddings.npz')
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(STAGE1_CONFIG).model)
+    model.init_weights()
+    ckpt = osp.join(work_dir, 'stage1_init.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return dict(data=data, emb=emb, ckpt=ckpt)
+
+
+def stage2_config(files: dict, work_dir: str, loop: str, epochs: int,
+                  batch_size: int):
+    from mmengine.config import Config
+    cfg = Config.fromfile(STAGE2_CONFIG)
+    cfg.work_dir = work_dir
+    cfg.log_level = 'ERROR'
+    cfg.load_from = files['ckpt']
+    cfg.model.class_embedding.embedding_file = files['emb']
+    loader = cfg.train_dataloader
+    loader.batch_size = batch_size
+    loader.num_workers = 0
+    loader.persistent_workers = False
+    loader.dataset.dataset.data_root = files['data']
+    train_cfg = dict(type=loop, max_epochs=epochs, val_interval=epochs + 1)
+    if loop == 'ZS3FeatureCacheLoop':
+        train_cfg['max_per_class'] = cfg.train_cfg.max_per_class
+    cfg.train_cfg = train_cfg
+    for scheduler in cfg.param_scheduler:
+        scheduler.end = epochs
+    cfg.default_hooks.checkpoint.interval = epochs + 1  # no checkpoints
+    cfg.default_hooks.logger.interval = 10**6
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='BenchEpochTimerHook')
+    ]
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.randomness = dict(seed=0)
+    return cfg
+
+
+def register_timer_hook():
+    from mmengine.hooks import Hook
+    from mmseg.registry import HOOKS
+
+    @HOOKS.register_module(force=True)
+    class BenchEpochTimerHook(Hook):
+        """Wall seconds of each training epoch (hooks included)."""
+        priority = 'HIGHEST'
+
+        def before_train_epoch(self, runner):
+            self._start = time.perf_counter()
+
+        def after_train_epoch(self, runner):
+            runner.bench_epoch_seconds = getattr(
+                runner, 'bench_epoch_seconds', []) + [
+                    time.perf_counter() - self._start]
+
+
+def run_runner(files, work_dir, loop, epochs, batch_size):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(
+        stage2_config(files, work_dir, loop, epochs, batch_size))
+    runner.train()
+    return runner.bench_epoch_seconds, len(runner.train_dataloader.dataset)
+
+
+def run_official(files, work_dir, batch_size, num_images=None):
+    """One epoch of the official per-(image, class) schedule; returns
+    (seconds scaled to the epoch, images timed, images in the epoch)."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import DATASETS, MODELS
+    init_default_scope('mmseg')
+    cfg = stage2_config(files, work_dir, 'EpochBasedTrainLoop', 1,
+                        batch_size)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    load_checkpoint(model, files['ckpt'], map_location='cpu', logger='silent')
+    model.train()  # frozen modules stay in eval (frozen_mode='eval')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    gen_head = model.generative_head
+    classifier = model.decode_head.classifier
+    gen_optim = torch.optim.Adam(gen_head.parameters(), lr=2e-4,
+                                 betas=(0.5, 0.999))
+    cls_optim = torch.optim.SGD(classifier.parameters(), lr=0.07,
+                                momentum=0.9)
+    emb = model.class_embedding()
+    seen, unseen = model.seen_ids, model.unseen_ids
+    weight = model._class_weight(emb)
+    order = torch.randperm(len(dataset)).tolist()
+    total = len(order)
+    order = order[:num_images] if num_images else order
+    start = time.perf_counter()
+    for i in order:
+        data = model.data_preprocessor(pseudo_collate([dataset[i]]), True)
+        feats, labels = model.seen_pixels(*model.extract_pixel_features(
+            data['inputs'], data['data_samples']))
+        for c in labels.unique().tolist():  # seen classes of the image
+            gen_optim.zero_grad()
+            loss = gen_head.loss(feats, labels, emb, [c])['loss_mmd']
+            loss.backward()
+            gen_optim.step()
+        n_gen = model._num_generated(labels)
+        with torch.no_grad():
+            fake = gen_head.generate(unseen, n_gen, emb).flatten(0, 1)
+        x = torch.cat([feats, fake])
+        y = torch.cat([labels, unseen.repeat_interleave(n_gen)])
+        cls_optim.zero_grad()
+        F.cross_entropy(model.decode_head.classify(x), y,
+                        weight=weight).backward()
+        cls_optim.step()
+    seconds = time.perf_counter() - start
+    assert set(seen.tolist()) >= set(labels.unique().tolist())
+    return seconds * total / len(order), len(order), total
+
+
+def main():
+    args = parse_args()
+    sys.path.insert(0, REPO)
+    import mmseg_zs3  # noqa: F401  (registrations)
+    from mmengine.logging import MMLogger
+    register_timer_hook()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix='bench_stage2_')
+    os.makedirs(work_dir, exist_ok=True)
+    print('command:', ' '.join([osp.basename(sys.executable)] + sys.argv))
+    print(f'machine: {platform.platform()}, {platform.processor() or "cpu"}, '
+          f'{os.cpu_count()} CPUs, torch {torch.__version__}, '
+          f'torch threads {torch.get_num_threads()}, '
+          f'load average {os.getloadavg()[0]:.1f} at start')
+    try:
+        t = time.perf_counter()
+        files = prepare(work_dir, args.num_train)
+        print(f'prepared data/embeddings/checkpoint in '
+              f'{time.perf_counter() - t:.1f} s ({work_dir})')
+        MMLogger.get_current_instance().setLevel('WARNING')
+
+        uncached, n_images = run_runner(files, osp.join(work_dir, 'uncached'),
+                                        'EpochBasedTrainLoop', 1,
+                                        args.batch_size)
+        cached, _ = run_runner(files, osp.join(work_dir, 'cached'),
+                               'ZS3FeatureCacheLoop', args.epochs,
+                               args.batch_size)
+        official, n_timed, _ = run_official(files, work_dir, args.batch_size,
+                                            args.official_images)
+    finally:
+        if not args.keep and not args.work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    later = sum(cached[1:]) / max(1, len(cached) - 1)
+    print('\n' + '=' * 72)
+    print(f'stage 2, {n_images} seen-only training images (of '
+          f'{args.num_train}), batch {args.batch_size}, 64x64, strict layout')
+    rows = [
+        ('uncached (EpochBasedTrainLoop, image batches)', uncached[0]),
+        ('ZS3FeatureCacheLoop, first epoch (fills cache)', cached[0]),
+        (f'ZS3FeatureCacheLoop, later epochs (mean of {len(cached) - 1})',
+         later),
+        ('official per-(image, class) schedule, batch 1' +
+         (f' ({n_timed} images, scaled)' if n_timed < n_images else ''),
+         official),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f'{"schedule":<{width}}  s/epoch')
+    for name, sec in rows:
+        print(f'{name:<{width}}  {sec:7.2f}')
+    print(f'official / cached later epochs: {official / later:6.1f}x '
+          '(target >= 10x)')
+    print(f'uncached / cached later epochs: {uncached[0] / later:6.1f}x')
+    print(f'load average at end: {os.getloadavg()[0]:.1f}')
+
+
+if __name__ == '__main__':
+    main()
