@@ -43,6 +43,7 @@ class FeatureCache:
         self.keys = [torch.empty(0) for _ in range(num_classes)]
         self.counts = torch.zeros(num_classes, dtype=torch.long)
         self.pixels_per_batch = []
+        self._flat_cache = None
 
     @property
     def nbytes(self) -> int:
@@ -55,6 +56,7 @@ class FeatureCache:
             raise ValueError(f'features of dim {feats.shape[1]}; the cache '
                              f'holds {self.feat_dim}-d features')
         self.pixels_per_batch.append(len(labels))
+        self._flat_cache = None
         keys = torch.rand(len(labels), generator=self.rng)
         for c in labels.unique().tolist():
             m = labels == c
@@ -66,21 +68,25 @@ class FeatureCache:
                 k, f = k[idx], f[idx]
             self.keys[c], self.feats[c] = k, f
 
+    def _flat(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """All kept features in one tensor, with per-class offsets/sizes."""
+        if self._flat_cache is None:
+            sizes = torch.tensor([len(f) for f in self.feats])
+            offsets = torch.cumsum(sizes, 0) - sizes
+            self._flat_cache = (torch.cat(self.feats), offsets, sizes)
+        return self._flat_cache
+
     def sample(self, n: int, generator: Optional[torch.Generator] = None
                ) -> Tuple[Tensor, Tensor]:
         """Draw ``n`` features, classes at their natural frequencies."""
         if self.counts.sum() == 0:
             raise RuntimeError('the feature cache is empty')
+        flat, offsets, sizes = self._flat()
         cls = torch.multinomial(
             self.counts.double(), n, replacement=True, generator=generator)
-        out = torch.empty(n, self.feat_dim)
-        for c in cls.unique().tolist():
-            m = cls == c
-            pool = self.feats[c]
-            idx = torch.randint(len(pool), (int(m.sum()), ),
-                                generator=generator)
-            out[m] = pool[idx]
-        return out, cls
+        u = torch.rand(n, generator=generator)
+        idx = offsets[cls] + (u * sizes[cls]).long().clamp_max(sizes[cls] - 1)
+        return flat[idx], cls
 
     @property
     def mean_pixels_per_batch(self) -> int:

@@ -54,20 +54,30 @@ def mmd2_multi_kernel(x: torch.Tensor,
                          f'{tuple(x.shape)} and {tuple(y.shape)}')
     a = _weights(x_mask, x)
     b = _weights(y_mask, y)
-    z = torch.cat([x, y], dim=1)  # [G, n+m, D]
-    w = torch.cat([a, -b], dim=1)  # [G, n+m]: +1/n for x, -1/m for y
-    sq = (z * z).sum(-1)
-    d2 = torch.baddbmm(sq[:, :, None] + sq[:, None, :], z,
-                       z.transpose(1, 2), alpha=-2).clamp_min(0)
-    # w^T K w = sum a a K(x,x) + sum b b K(y,y) - 2 sum a b K(x,y), one
-    # [G, N, N] kernel at a time: ~1.7x faster on CPU (forward + backward)
-    # than one [G, N, N, V] tensor and an einsum.
-    ww = w[:, :, None] * w[:, None, :]
-    kernels = (torch.exp(d2 * (-0.5 / float(v))) for v in bandwidths)
-    if sum_kernels:
-        mmd2 = (sum(kernels) * ww).sum((1, 2))[:, None]
+    scales = [-0.5 / float(v) for v in bandwidths]
+
+    def kernels(p: torch.Tensor, wp: torch.Tensor, q: torch.Tensor,
+                wq: torch.Tensor) -> torch.Tensor:
+        """``[G, V or 1]``: weighted kernel sums over the pairs of p and q."""
+        pp, qq = (p * p).sum(-1), (q * q).sum(-1)
+        d2 = torch.baddbmm(pp[:, :, None] + qq[:, None, :], p,
+                           q.transpose(1, 2), alpha=-2).clamp_min(0)
+        w = wp[:, :, None] * wq[:, None, :]
+        ks = (torch.exp(d2 * c) for c in scales)
+        if sum_kernels:
+            return (sum(ks) * w).sum((1, 2))[:, None]
+        return torch.stack([(k * w).sum((1, 2)) for k in ks], dim=1)
+
+    # Three blocks, so that a side without gradient (the real features) has
+    # its k(y, y) block computed without autograd: about half the backward.
+    kxx = kernels(x, a, x, a)
+    kxy = kernels(x, a, y, b)
+    if y.requires_grad:
+        kyy = kernels(y, b, y, b)
     else:
-        mmd2 = torch.stack([(k * ww).sum((1, 2)) for k in kernels], dim=1)
+        with torch.no_grad():
+            kyy = kernels(y, b, y, b)
+    mmd2 = kxx + kyy - 2 * kxy
     return mmd2.clamp_min(0)
 
 
