@@ -229,7 +229,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
           flush=True)
     generate_shapes_dataset(data_root, num_train, num_val, num_calib,
                             image_size, seed)
-    embedding_file = osp.join(work_dir, EMBEDDING_NAME)
+    embedding_file = osp.join(data_root, EMBEDDING_NAME)
     emb = build_class_embeddings(
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2')
     emb.save(embedding_file)

@@ -42,7 +42,7 @@ model = dict(
         loss=dict(type='MMDLoss', bandwidths=(2, 5, 10, 20, 40, 80)),
         num_samples=128),
     unseen_layout='strict',
-    unseen_weight=2.0,
+    unseen_weight=5.0,
     num_generated='auto')
 # Stage-2 data: seen-only images, no augmentation (frozen features are then
 # fixed per image and can be cached).

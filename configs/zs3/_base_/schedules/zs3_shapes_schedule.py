@@ -1,5 +1,5 @@
 # Short iteration-based schedule for the CPU demo.
-optimizer = dict(type='AdamW', lr=0.002, weight_decay=0.01)
+optimizer = dict(type='AdamW', lr=0.006, weight_decay=0.01)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 max_iters = 600
 param_scheduler = [
