@@ -51,9 +51,13 @@ def tiny_config(data_root: str,
         loader.dataset.data_root = data_root
     cfg.train_cfg.max_iters = max_iters
     cfg.train_cfg.val_interval = max_iters
+    schedulers = []
     for scheduler in cfg.get('param_scheduler', None) or []:
         if scheduler.get('end', 0) > max_iters:
             scheduler.end = max_iters
+        if scheduler.get('begin', 0) < scheduler.end:
+            schedulers.append(scheduler)
+    cfg.param_scheduler = schedulers
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.interval = checkpoint_interval
     cfg.default_hooks.checkpoint.max_keep_ckpts = -1

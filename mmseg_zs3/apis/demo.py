@@ -100,11 +100,19 @@ def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
         cfg.load_from = osp.join(work_dir, 'seen_only',
                                  f'iter_{stage1_iters}.pth')
     else:
+        old_iters = cfg.train_cfg.max_iters
         cfg.train_cfg.max_iters = stage1_iters
         cfg.train_cfg.val_interval = stage1_iters
         cfg.default_hooks.checkpoint.interval = stage1_iters
+        # the schedule ends with the training; a warm-up longer than a tiny
+        # run is cut to it
+        schedulers = []
         for s in cfg.param_scheduler:
-            s.end = stage1_iters
+            if s.end == old_iters or s.end > stage1_iters:
+                s.end = stage1_iters
+            if s.get('begin', 0) < s.end:
+                schedulers.append(s)
+        cfg.param_scheduler = schedulers
     return cfg
 
 
