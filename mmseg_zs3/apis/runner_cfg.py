@@ -84,6 +84,10 @@ def _adapt_distributed_to_cpu(cfg: Config) -> None:
             device_ids=None,
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+    elif cfg.model_wrapper_cfg.get('type') in ('MMDistributedDataParallel',
+                                               None):
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)
+        cfg.model_wrapper_cfg.setdefault('broadcast_buffers', False)
 
 
 def init_cpu_process_group(cfg: Config) -> None:

@@ -53,3 +53,6 @@ model = dict(
             class_weight=[0.2] + [1.0] * 16)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# The UNet also decodes back to full resolution, which the FCN head (stride 2)
+# does not use: DDP must be told that those parameters get no gradient.
+find_unused_parameters = True
