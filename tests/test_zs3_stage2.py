@@ -455,8 +455,11 @@ def test_feature_cache_failed_save_keeps_old_file(tmp_path, monkeypatch):
     before = open(path, 'rb').read()
 
     def fail(obj, f, *args, **kwargs):
-        with open(f, 'wb') as out:
-            out.write(b'partial')
+        if hasattr(f, 'write'):
+            f.write(b'partial')
+        else:
+            with open(f, 'wb') as out:
+                out.write(b'partial')
         raise OSError('disk full')
 
     monkeypatch.setattr(torch, 'save', fail)

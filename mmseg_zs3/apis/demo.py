@@ -4,7 +4,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmseg_zs3.datasets import generate_shapes_dataset
+from mmseg_zs3.fileio import atomic_open
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'zs3', 'shapes')
@@ -153,10 +154,8 @@ def format_table(summary: Dict[str, dict]) -> str:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_open(path, 'w') as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],

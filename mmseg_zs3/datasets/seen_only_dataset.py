@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -18,6 +17,7 @@ from mmengine.utils import track_iter_progress
 
 from mmseg.registry import DATASETS
 from ..splits import SplitSpec, ZeroShotSplit, build_split
+from ..fileio import atomic_open
 from .transforms import MapUnseenToIgnore
 
 POLICIES = ('drop_image', 'ignore')
@@ -352,20 +352,10 @@ class SeenOnlyDataset:
     @staticmethod
     def _write_cache(cache_file: str, entries: dict) -> None:
         """Write the cache atomically (temporary file + ``os.replace``)."""
-        folder = osp.dirname(cache_file)
-        tmp = None
         try:
-            os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                dir=folder, prefix='.class_presence.', suffix='.tmp')
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            with atomic_open(cache_file, 'w', encoding='utf-8') as f:
                 json.dump(dict(version=CACHE_VERSION, files=entries), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, cache_file)
         except OSError as err:
-            if tmp is not None and osp.exists(tmp):
-                os.remove(tmp)
             print_log(
                 f'SeenOnlyDataset: could not write the class-presence cache '
                 f'{cache_file} ({err}); the next start will rescan. Set '

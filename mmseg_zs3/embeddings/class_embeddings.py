@@ -13,12 +13,12 @@ never runs code):
 """
 import io
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from mmseg_zs3.fileio import atomic_open
 
 FILE_FORMAT = 'mmseg_zs3.class_embeddings'
 FILE_VERSION = 1
@@ -149,20 +149,8 @@ class ClassEmbeddings:
             names=np.array(self.names, dtype=str),
             vectors=self.vectors,
             meta=np.array(json.dumps(self.meta, sort_keys=True)))
-        out_dir = osp.dirname(osp.abspath(path))
-        os.makedirs(out_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.npz',
-                                   dir=out_dir)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(path) as f:
+            f.write(buf.getvalue())
 
     @classmethod
     def load(cls, path: str) -> 'ClassEmbeddings':

@@ -1,13 +1,13 @@
 """A memory-bounded per-class store of real pixel features."""
 import logging
-import os
 import os.path as osp
-import tempfile
 from typing import Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor
+
+from mmseg_zs3.fileio import atomic_open
 
 
 class FeatureCache:
@@ -107,16 +107,8 @@ class FeatureCache:
 
     def save(self, path: str, key: dict) -> None:
         """Write atomically (temporary file, then rename) with its ``key``."""
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=osp.dirname(osp.abspath(path)), suffix='.tmp')
-        os.close(fd)
-        try:
-            torch.save(dict(key=key, cache=self.state_dict()), tmp)
-            os.replace(tmp, path)
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
+        with atomic_open(path) as f:
+            torch.save(dict(key=key, cache=self.state_dict()), f)
 
     @classmethod
     def load(cls, path: str, key: dict) -> Optional['FeatureCache']:
