@@ -53,23 +53,16 @@ class _Progress(Hook):
             print(f'  [{self.name}] iter {it}/{total} {losses}', flush=True)
 
 
-def _set_data_root(node, data_root: str) -> None:
+def _set_everywhere(node, key: str, value) -> None:
+    """Set ``key`` to ``value`` in every dict nested in ``node``."""
     if isinstance(node, dict):
-        if 'data_root' in node:
-            node['data_root'] = data_root
-        for value in node.values():
-            _set_data_root(value, data_root)
+        if key in node:
+            node[key] = value
+        for child in node.values():
+            _set_everywhere(child, key, value)
     elif isinstance(node, list):
-        for value in node:
-            _set_data_root(value, data_root)
-
-
-def _set_embedding_file(node, path: str) -> None:
-    if isinstance(node, dict):
-        if 'embedding_file' in node:
-            node['embedding_file'] = path
-        for value in node.values():
-            _set_embedding_file(value, path)
+        for child in node:
+            _set_everywhere(child, key, value)
 
 
 def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
@@ -84,10 +77,10 @@ def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
     cfg.randomness = dict(seed=seed, deterministic=False)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[key]
-        _set_data_root(loader, data_root)
+        _set_everywhere(loader, 'data_root', data_root)
         loader.num_workers = num_workers
         loader.persistent_workers = num_workers > 0
-    _set_embedding_file(cfg.model, embedding_file)
+    _set_everywhere(cfg.model, 'embedding_file', embedding_file)
     cfg.val_cfg = None
     cfg.val_dataloader = None
     cfg.val_evaluator = None
