@@ -13,7 +13,7 @@ def parse_args():
     parser.add_argument('--num-val', type=int, default=300)
     parser.add_argument('--num-calib', type=int, default=150)
     parser.add_argument('--image-size', type=int, default=64)
-    parser.add_argument('--stage1-iters', type=int, default=600)
+    parser.add_argument('--stage1-iters', type=int, default=1200)
     parser.add_argument('--stage2-epochs', type=int, default=10)
     parser.add_argument('--num-workers', type=int, default=2)
     return parser.parse_args()

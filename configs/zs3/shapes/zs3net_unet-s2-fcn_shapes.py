@@ -11,7 +11,7 @@
 # - one Adam optimizer (generator lr 2e-4 as official; the classifier with
 #   lr_mult) instead of Adam + SGD 0.07.
 _base_ = ['./unet-s2-fcn_shapes_seen-only.py']
-load_from = 'work_dirs/demo/seen_only/iter_600.pth'
+load_from = 'work_dirs/demo/seen_only/iter_1200.pth'
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 class_embedding = dict(
     type='ClassEmbedding',
