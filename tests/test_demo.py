@@ -31,3 +31,39 @@ def test_demo_pipeline_tiny(tmp_path):
     for name in ('summary.md', 'predictions.png', 'stage2_losses.png'):
         assert osp.getsize(osp.join(work_dir, name)) > 0
     assert 'ZS3Net calibrated' in open(osp.join(work_dir, 'summary.md')).read()
+
+
+class _Maps:
+    """A dataset stand-in: ``get_data_info`` of label maps on disk."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def __len__(self):
+        return len(self.paths)
+
+    def get_data_info(self, i):
+        return dict(seg_map_path=self.paths[i])
+
+
+def test_figure_images_show_unseen_classes_first(tmp_path):
+    import cv2
+    import numpy as np
+
+    from mmseg_zs3.apis.demo import _figure_indices
+    # maps 1 and 4 hold unseen class 3 (map 4 only at one pixel); the others
+    # hold seen classes, background and ignore
+    labels = [[0, 1], [0, 3], [2, 255], [0, 0], [1, 1], [0, 2]]
+    paths = []
+    for i, (a, b) in enumerate(labels):
+        m = np.full((4, 4), a, np.uint8)
+        m[0, 0] = b if i != 4 else 3
+        m[1, 1] = b
+        paths.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(paths[-1], m)
+    for seed in range(5):
+        chosen = _figure_indices(_Maps(paths), [3], 3, seed)
+        assert len(chosen) == 3 and chosen == sorted(set(chosen))
+        assert {1, 4} <= set(chosen)
+    assert _figure_indices(_Maps(paths), [3], 2, 0) == [1, 4]
+    assert _figure_indices(_Maps(paths), [3], 10, 0) == list(range(6))

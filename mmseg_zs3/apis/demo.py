@@ -4,8 +4,9 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -151,8 +152,25 @@ def _write_atomic(path: str, text: str) -> None:
         f.write(text)
 
 
+def _figure_indices(dataset, unseen: Sequence[int], num: int,
+                    seed: int) -> List[int]:
+    """Validation images for the figure: images showing an unseen class
+    first (what the demo is about), the rest at random; fixed by ``seed``.
+    Ground truth is read here for display only."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(dataset)).tolist()
+    shows_unseen = {
+        i: np.isin(cv2.imread(dataset.get_data_info(i)['seg_map_path'],
+                              cv2.IMREAD_UNCHANGED), unseen).any()
+        for i in order
+    }
+    order.sort(key=lambda i: not shows_unseen[i])  # stable: random within
+    return sorted(order[:num])
+
+
 def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],
-                  loss_history: Dict[str, tuple]) -> List[str]:
+                  loss_history: Dict[str, tuple],
+                  unseen: Sequence[int] = ()) -> List[str]:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -163,7 +181,6 @@ def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],
         squeeze=False)
     for r, idx in enumerate(indices):
         info = dataset.get_data_info(idx)
-        import cv2
         img = cv2.imread(info['img_path'])[..., ::-1]
         gt = cv2.imread(info['seg_map_path'], cv2.IMREAD_UNCHANGED)
         gt_rgb = palette[np.where(gt == 255, 0, gt)]
@@ -175,7 +192,17 @@ def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(cols[c], fontsize=7)
-    fig.tight_layout()
+    # a legend of the palette: which colour is which class, unseen marked
+    from matplotlib.patches import Patch
+    classes = dataset.metainfo['classes']
+    handles = [
+        Patch(facecolor=palette[i] / 255.,
+              label=classes[i] + (' (unseen)' if i in unseen else ''))
+        for i in range(len(classes))
+    ]
+    fig.legend(handles=handles, loc='lower center', ncol=6, fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     pred_png = osp.join(work_dir, 'predictions.png')
     fig.savefig(pred_png, dpi=110)
     plt.close(fig)
@@ -222,6 +249,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     """
     from mmseg_zs3.embeddings import (build_class_embeddings,
                                       load_packaged_glove)
+    from mmseg_zs3.splits import build_split
     start = time.perf_counter()
     os.makedirs(work_dir, exist_ok=True)
     print(f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
@@ -256,11 +284,10 @@ def run_demo(work_dir: str = 'work_dirs/demo',
             f'{k} {v:.1f}' for k, v in summary[name].items()), flush=True)
         if val_dataset is None:
             val_dataset = runner.test_dataloader.dataset
-            rng = np.random.default_rng(seed)
-            figure_indices = sorted(
-                rng.choice(len(val_dataset),
-                           min(num_figure_images, len(val_dataset)),
-                           replace=False).tolist())
+            split = build_split(cfg.zs3_split, val_dataset.metainfo['classes'])
+            figure_indices = _figure_indices(val_dataset,
+                                             split.unseen_indices,
+                                             num_figure_images, seed)
         preds[name] = _predict(runner.model, val_dataset, figure_indices)
         if name == 'zs3net':
             hub = runner.message_hub
@@ -297,7 +324,8 @@ def run_demo(work_dir: str = 'work_dirs/demo',
         '# ZS3Net CPU demo (generated shapes, val split)\n\n' + table + '\n')
     order = [k for k in ROW_TITLES if k in preds]
     figures = _save_figures(work_dir, val_dataset, figure_indices,
-                            {k: preds[k] for k in order}, loss_history)
+                            {k: preds[k] for k in order}, loss_history,
+                            split.unseen_indices)
     print('\n' + table + '\n', flush=True)
     print(f'[demo] wrote {osp.join(work_dir, "summary.json")}, summary.md, '
           f'{", ".join(osp.basename(f) for f in figures)}; total '
