@@ -2,6 +2,8 @@
 import json
 import os.path as osp
 
+import pytest
+
 from mmseg_zs3.apis.demo import run_demo
 
 KEYS = {'mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc', 'train_seconds'}
@@ -15,6 +17,7 @@ def test_demo_pipeline_tiny(tmp_path):
         num_train=24,
         num_val=4,
         num_calib=4,
+        image_size=32,  # not the configs' 64: the demo resizes the model
         stage1_iters=2,
         stage2_epochs=2,
         num_workers=0,
@@ -31,6 +34,14 @@ def test_demo_pipeline_tiny(tmp_path):
     for name in ('summary.md', 'predictions.png', 'stage2_losses.png'):
         assert osp.getsize(osp.join(work_dir, name)) > 0
     assert 'ZS3Net calibrated' in open(osp.join(work_dir, 'summary.md')).read()
+
+
+@pytest.mark.parametrize('size', [0, 40, 72])
+def test_demo_refuses_image_size_the_network_cannot_take(tmp_path, size):
+    with pytest.raises(ValueError, match=f'image_size={size};.*multiple of 16'):
+        run_demo(work_dir=str(tmp_path / 'demo'),
+                 data_root=str(tmp_path / 'data'), image_size=size)
+    assert not (tmp_path / 'data').exists()  # refused before any work
 
 
 class _Maps:

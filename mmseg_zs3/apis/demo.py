@@ -33,6 +33,9 @@ ROW_TITLES = dict(
     oracle='oracle (all classes)')
 METRIC_KEYS = ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc')
 EMBEDDING_NAME = 'class_embeddings_glove-6B-50d.npz'
+# the U-Net of configs/zs3/_base_/models/unet-s2_fcn-tiny.py: a stride-2
+# first stage and 3 downsamplings
+IMAGE_SIZE_MULTIPLE = 16
 
 
 class _Progress(Hook):
@@ -68,9 +71,11 @@ def _set_everywhere(node, key: str, value) -> None:
 
 def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
                 seed: int, stage1_iters: int, stage2_epochs: int,
-                num_workers: int = 2) -> Config:
+                num_workers: int = 2, image_size: int = 64) -> Config:
     """The config of one demo row, pointed at the demo's data and work dir."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS[name]))
+    _set_everywhere(cfg.model.data_preprocessor, 'size',
+                    (image_size, image_size))
     cfg.work_dir = osp.join(work_dir, name)
     cfg.experiment_name = f'demo_{name}'
     cfg.visualizer.name = f'demo_visualizer_{name}'
@@ -250,6 +255,11 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     from mmseg_zs3.embeddings import (build_class_embeddings,
                                       load_packaged_glove)
     from mmseg_zs3.splits import build_split
+    if image_size <= 0 or image_size % IMAGE_SIZE_MULTIPLE:
+        raise ValueError(
+            f'image_size={image_size}; the demo U-Net downsamples by '
+            f'{IMAGE_SIZE_MULTIPLE}: expected a positive multiple of '
+            f'{IMAGE_SIZE_MULTIPLE} (e.g. 64)')
     start = time.perf_counter()
     os.makedirs(work_dir, exist_ok=True)
     print(f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
@@ -268,7 +278,8 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     figure_indices, val_dataset = None, None
     for name in rows:
         cfg = demo_config(name, work_dir, data_root, embedding_file, seed,
-                          stage1_iters, stage2_epochs, num_workers)
+                          stage1_iters, stage2_epochs, num_workers,
+                          image_size)
         runner = Runner.from_cfg(cfg)
         total = (stage2_epochs * len(runner.train_dataloader)
                  if name == 'zs3net' else stage1_iters)
