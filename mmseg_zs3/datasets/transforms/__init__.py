@@ -1,2 +1,3 @@
 """Registered data transforms; importing this module registers them."""
 from .map_unseen_to_ignore import MapUnseenToIgnore  # noqa: F401
+from .random_gaussian_blur import RandomGaussianBlur  # noqa: F401

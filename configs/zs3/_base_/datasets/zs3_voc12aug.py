@@ -2,8 +2,8 @@
 # Training data: mmseg's voc12aug ConcatDataset wrapped in SeenOnlyDataset
 # (policy 'drop_image' = the paper: every image with an unseen pixel is
 # removed; 'ignore' = the peers). Recipe: random scale 0.5-2.0 of a 312 short
-# side, crop 312, flip, pad (image 0, label 255), total batch 16. The paper's
-# Gaussian blur (p=0.5) is not applied: mmseg has no 2-D blur transform.
+# side, crop 312, flip, Gaussian blur (p=0.5; RandomGaussianBlur, as mmseg
+# has no 2-D blur), pad (image 0, label 255), total batch 16.
 # Validation: VOC 2012 val (1449), short side resized to 513, single scale
 # (mmseg scores at the original resolution), ZeroShotIoUMetric.
 # Set the split's k in the config that inherits this file.
@@ -22,6 +22,8 @@ train_pipeline = [
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
+    # the official stage 1 blurs half of the images (sigma ~ U[0, 1) px)
+    dict(type='RandomGaussianBlur', prob=0.5, sigma_range=(0., 1.)),
     dict(type='Pad', size=crop_size),
     dict(type='PackSegInputs')
 ]
