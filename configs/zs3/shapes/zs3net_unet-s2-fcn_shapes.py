@@ -42,7 +42,11 @@ model = dict(
         loss=dict(type='MMDLoss', bandwidths=(2, 5, 10, 20, 40, 80)),
         num_samples=128),
     unseen_layout='strict',
-    unseen_weight=5.0,
+    # chosen on a development seed (3) that the reported demo seeds (0-2) do
+    # not include: unseen weight 5 / 10 / 20 / 50 gave uncalibrated hIoU
+    # 54.5 / 58.1 / 60.6 / 60.3 (seen 79.6 / 79.4 / 78.8 / 74.3); calibrated
+    # ZS3Net ~61 for all (weighting and calibration cover the same bias)
+    unseen_weight=20.0,
     num_generated='auto')
 # Stage-2 data: seen-only images, no augmentation (frozen features are then
 # fixed per image and can be cached).
