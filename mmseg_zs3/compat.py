@@ -13,14 +13,19 @@ README, "Installation notes"):
 2. **torch >= 2.6** loads checkpoints with ``weights_only=True``, which rejects
    the few non-tensor globals every mmengine checkpoint carries.
    :func:`allow_mmengine_checkpoint_globals` allow-lists exactly those globals
-   (no global switch-off of ``weights_only``).
+   (no global switch-off of ``weights_only``), with ``getattr`` restricted to
+   the four ``HistoryBuffer`` statistics a checkpoint stores, and
+   :func:`install_checkpoint_loader` makes mmengine's local checkpoint loader
+   name the file it refuses.
 """
 import ast
 import importlib
 import importlib.util
 import os.path as osp
+import pickle
 import sys
 import types
+import zipfile
 from typing import Dict
 
 MMCV_INSTALL_HINT = (
@@ -118,20 +123,83 @@ def install_lazy_mmcv_ops() -> bool:
     return True
 
 
+# The statistics that ``HistoryBuffer._set_default_statistics`` registers.
+# An mmengine checkpoint pickles them as ``getattr(HistoryBuffer, name)``
+# (pickle protocol 2 stores a method by its class and name).
+HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
+def history_buffer_getattr(obj, name):
+    """``getattr`` as torch's ``weights_only`` unpickler sees it.
+
+    Registered under the name ``builtins.getattr``, it replaces the builtin
+    for checkpoints: the only attribute an mmengine checkpoint reads is a
+    statistics method of ``HistoryBuffer`` (its message hub). The builtin
+    would reach anything (``HistoryBuffer.__init__.__builtins__`` leads to
+    ``eval``, and torch's allowed ``_rebuild_from_type_v2`` calls whatever it
+    is given), so every other ``(obj, name)`` is refused.
+
+    Args:
+        obj: The object; must be ``HistoryBuffer`` itself.
+        name (str): One of :data:`HISTORY_BUFFER_STATISTICS`.
+
+    Returns:
+        function: ``HistoryBuffer.<name>``.
+
+    Raises:
+        pickle.UnpicklingError: Any other object or attribute.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if (obj is HistoryBuffer and type(name) is str
+            and name in HISTORY_BUFFER_STATISTICS):
+        return getattr(HistoryBuffer, name)
+    what = getattr(obj, '__qualname__', None) or type(obj).__name__
+    raise pickle.UnpicklingError(
+        f'getattr({what}, {name!r}) is not allowed: a checkpoint may only '
+        f'read the statistics methods {sorted(HISTORY_BUFFER_STATISTICS)} of '
+        'mmengine\'s HistoryBuffer')
+
+
 def allow_mmengine_checkpoint_globals() -> None:
     """Allow-list the non-tensor globals that mmengine checkpoints contain.
 
     torch >= 2.6 loads with ``weights_only=True`` by default. mmengine's
     checkpoints also hold the message hub (``HistoryBuffer`` of numpy arrays),
-    so loading fails without these globals. Only they are allowed; everything
-    else stays refused by torch's safe unpickler.
+    so loading fails without these globals:
+
+    - ``HistoryBuffer``, whose ``__setstate__`` only stores data;
+    - ``builtins.getattr`` as :func:`history_buffer_getattr`, which returns
+      nothing but ``HistoryBuffer``'s statistics methods (never the builtin
+      ``getattr``: a builtin found already on the list is taken off it, with
+      a warning);
+    - numpy's array and scalar reconstruction (``ndarray``, ``dtype`` and its
+      ``numpy.dtypes`` classes, ``_reconstruct``, ``scalar``): they build
+      arrays from bytes and refuse to build object arrays from a buffer, so
+      they reach no attribute and call nothing.
+
+    Everything else stays refused by torch's safe unpickler.
     """
     import torch
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
-    safe = [HistoryBuffer, np.ndarray, np.dtype, getattr]
+    registered = getattr(torch.serialization, 'get_safe_globals',
+                         list)()
+    if any(g is getattr or (isinstance(g, tuple) and g[0] is getattr)
+           for g in registered):
+        import warnings
+        warnings.warn('mmseg_zs3: the builtin getattr was on torch\'s '
+                      'weights_only allow-list; it can reach arbitrary code '
+                      'from a crafted file, so it is replaced by '
+                      'mmseg_zs3.compat.history_buffer_getattr')
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals([
+            g for g in registered
+            if not (g is getattr or (isinstance(g, tuple) and g[0] is getattr))
+        ])
+    safe = [HistoryBuffer, np.ndarray, np.dtype,
+            (history_buffer_getattr, 'builtins.getattr')]
     try:
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy < 2
@@ -147,7 +215,100 @@ def allow_mmengine_checkpoint_globals() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
+def _weights_only_reason(error: Exception) -> str:
+    """The unpickler's own reason from torch's long ``weights_only`` error,
+    without torch's advice to load the file unsafely."""
+    text = str(error)
+    marker = 'WeightsUnpickler error:'
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    text = text.strip().split('\n')[0]
+    return text.split(' Please use ')[0].strip()
+
+
+# How a torch file begins: a zip archive (torch >= 1.6) or the pickled magic
+# number of the legacy format.
+_ZIP_MAGIC = b'PK\x03\x04'
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
+
+
+def load_from_local(filename: str, map_location=None):
+    """``torch.load(..., weights_only=True)`` whose errors name the file.
+
+    Registered as mmengine's loader of local checkpoints (see
+    :func:`install_checkpoint_loader`), so ``load_checkpoint``,
+    ``Runner.resume`` / ``load_from`` and mmseg's ``init_model`` use it; the
+    package's own torch files (feature cache, imported arrays) are read with
+    it too. torch's errors name no file, and for a refused or unreadable file
+    advise loading it with ``weights_only=False``; these say what is wrong
+    with which file instead, and never give that advice.
+
+    Args:
+        filename (str): Local path (``~`` is expanded).
+        map_location: As for :func:`torch.load`. Defaults to None.
+
+    Returns:
+        Any: The loaded object (a checkpoint dict for mmengine).
+
+    Raises:
+        FileNotFoundError: No such file.
+        pickle.UnpicklingError: The file is a torch file, but holds objects
+            beyond tensors and the globals allowed by
+            :func:`allow_mmengine_checkpoint_globals`; nothing in it was run.
+        ValueError: The file is empty, truncated or damaged, or not a torch
+            file at all.
+    """
+    import torch
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    size = osp.getsize(filename)
+    if size == 0:
+        raise ValueError(f'{filename!r} is empty (0 bytes), not a torch '
+                         'file; it was probably cut off while being written')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - reworded below, naming the file
+        with open(filename, 'rb') as f:
+            head = f.read(len(_LEGACY_MAGIC))
+        is_zip = head.startswith(_ZIP_MAGIC)
+        if is_zip and not zipfile.is_zipfile(filename):
+            raise ValueError(
+                f'{filename!r} is a truncated torch file ({size} bytes; its '
+                'zip archive has no central directory): it was cut off '
+                'while being written or copied') from None
+        if not (is_zip or head == _LEGACY_MAGIC):
+            raise ValueError(
+                f'{filename!r} is not a torch file: it is neither a zip '
+                f'archive written by torch.save nor a legacy torch file '
+                f'(first bytes {head[:8]!r})') from None
+        if isinstance(e, pickle.UnpicklingError):
+            raise pickle.UnpicklingError(
+                f'refusing to load {filename!r}: it holds objects that a '
+                f'file of weights does not need ({_weights_only_reason(e)}).'
+                ' Unpickling such objects can run code from the file, so it '
+                'is not loaded.') from None
+        raise ValueError(
+            f'{filename!r} is a damaged torch file ({type(e).__name__}: '
+            f'{_weights_only_reason(e)})') from None
+
+
+def install_checkpoint_loader() -> None:
+    """Register :func:`load_from_local` for local paths in mmengine's
+    ``CheckpointLoader``, in place of mmengine's own ``load_from_local``
+    (same name, so mmengine's log line stays "Loads checkpoint by local
+    backend")."""
+    import torch
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)
+
+
 def apply() -> None:
     """Apply every fix; idempotent."""
     install_lazy_mmcv_ops()
     allow_mmengine_checkpoint_globals()
+    install_checkpoint_loader()

@@ -7,6 +7,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
+from mmseg_zs3.compat import load_from_local
 from mmseg_zs3.fileio import atomic_open
 
 
@@ -120,7 +121,7 @@ class FeatureCache:
         if not osp.isfile(path):
             return None
         try:
-            blob = torch.load(path, map_location='cpu', weights_only=True)
+            blob = load_from_local(path, map_location='cpu')
             if blob.get('key') != key:
                 return None
             state = blob['cache']
