@@ -176,7 +176,7 @@ def test_stage2_config_matches_stage1(config):
             t['type'] for t in pipeline if t['type'].startswith('Random')
         ]
     if cfg.model.unseen_layout == 'strict':
-        assert cfg.train_cfg.type == 'ZS3FeatureCacheLoop'
+        assert cfg.train_cfg.type == 'ZS3FeatureCacheTrainLoop'
         assert cfg.train_dataloader.dataset.split.to_dict() == split
     else:
         assert cfg.train_cfg.type == 'EpochBasedTrainLoop'

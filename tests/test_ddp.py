@@ -32,7 +32,9 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
-    ranks = [torch.load(osp.join(work_dir, f'rank{r}.pth')) for r in (0, 1)]
+    ranks = [
+        torch.load(osp.join(work_dir, f'rank{r}_run0.pth')) for r in (0, 1)
+    ]
     assert all(r['world_size'] == 2 and r['wrapped'] for r in ranks)
     # Both ranks train on different batches; DDP's gradient all-reduce keeps
     # the parameters identical. (BN running statistics are per rank, as

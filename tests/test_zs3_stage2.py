@@ -3,8 +3,7 @@ unseen ground truth, degenerate batches, bad input, the feature cache, and the
 trained model (its checkpoint holds the generator, it predicts every class).
 
 Stage-2 runs go through mmengine's Runner with the shipped config shrunk to
-one epoch (two with ``ZS3FeatureCacheLoop``: images, then the feature cache),
-batch 4 and 16 MMD samples per class.
+one epoch, batch 4 and 16 MMD samples per class.
 """
 import os
 import os.path as osp
@@ -27,7 +26,7 @@ STAGE1_CONFIG = osp.join(REPO,
                          'configs/zs3/shapes/unet-s2-fcn_shapes_seen-only.py')
 STAGE2_CONFIG = osp.join(REPO,
                          'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
-CACHE_LOOP = 'ZS3FeatureCacheLoop'
+CACHE_LOOP = 'ZS3FeatureCacheTrainLoop'
 IMAGE_LOOP = 'EpochBasedTrainLoop'
 
 
@@ -136,18 +135,17 @@ def stage2_config(data_root: str,
     """The shipped stage-2 config shrunk for the tiny dataset.
 
     Args:
-        loop (str): ``'ZS3FeatureCacheLoop'`` or ``'EpochBasedTrainLoop'``.
+        loop (str): ``'ZS3FeatureCacheTrainLoop'`` or
+            ``'EpochBasedTrainLoop'``.
         layout (str): ``unseen_layout`` of the model.
-        max_epochs (int, optional): Defaults to 2 for the cache loop (an
-            epoch on images, then one from the cache), else 1.
+        max_epochs (int, optional): Defaults to 1.
         seen_only (bool): Keep the ``SeenOnlyDataset`` (drop_image) wrapper
             of the config; False trains on every image (as the official
             ``paper`` layout does).
         num_images (int): The first training images used (6 of the first 12
             have unseen pixels). Defaults to 12.
     """
-    # the cache loop needs 2 epochs (images, then the cache); 1 otherwise
-    max_epochs = max_epochs or (2 if loop == CACHE_LOOP else 1)
+    max_epochs = max_epochs or 1
     cfg = Config.fromfile(STAGE2_CONFIG)
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
@@ -236,9 +234,9 @@ def test_strict_ignores_unseen_ground_truth(run_stage2, loop, seen_only):
         assert any(k.startswith(prefix) for k in clean['state'])
     _assert_same(clean['state'], poisoned['state'])
     if loop == CACHE_LOOP:
-        # the second epoch really ran from the cache
+        # the epoch really ran from the cache, computed in this run
         assert osp.isfile(osp.join(clean['work_dir'], 'zs3_feature_cache.pth'))
-        assert len(clean['loop'].epoch_seconds) == 2
+        assert clean['loop'].cache_seconds is not None
 
 
 def test_paper_layout_reads_unseen_ground_truth(run_stage2):
@@ -274,9 +272,7 @@ def test_no_seen_pixel_gives_finite_zero_losses(stage2_model):
     model = stage2_model
     model.zero_grad()
     losses = model(
-        torch.empty(0, 64),
-        mode='loss',
-        pixel_labels=torch.empty(0, dtype=torch.long))
+        torch.empty(0, 64), torch.empty(0, dtype=torch.long), mode='loss')
     for name in ('loss_mmd', 'loss_cls'):
         assert torch.isfinite(losses[name]) and losses[name].item() == 0
         assert losses[name].requires_grad, name
@@ -395,7 +391,10 @@ def test_feature_cache_bounded_with_true_counts():
     assert (kept[:, 0] == 0).all()
     assert len(kept[:, 1].unique()) == 20  # a sample without replacement
     assert kept[:, 1].max() >= 50  # not just the first batch
-    assert cache.mean_pixels_per_batch == 55
+    assert cache.num_images == 0  # none given
+    cache.add(*_class_feats(1, 10), image_indices=[7, 8])
+    assert cache.image_indices == [7, 8]
+    assert cache.pixels_per_image == (150 + 15 + 10) / 2
     assert cache.nbytes <= 3 * 20 * 4 * 4
 
 
@@ -418,16 +417,18 @@ def test_feature_cache_round_trip_and_key(tmp_path):
     key = dict(checkpoint=['a.pth', 1, 2], max_per_class=10)
     cache.save(path, key)
     assert os.listdir(tmp_path) == ['cache.pth']  # no temporary file left
-    loaded = FeatureCache.load(path, key)
-    assert loaded is not None
+    loaded, why = FeatureCache.load(path, key)
+    assert loaded is not None and why == ''
     assert torch.equal(loaded.counts, cache.counts)
     assert all(torch.equal(a, b) for a, b in zip(loaded.feats, cache.feats))
-    assert loaded.pixels_per_batch == cache.pixels_per_batch
+    assert loaded.image_indices == cache.image_indices
     a = cache.sample(50, torch.Generator().manual_seed(3))
     b = loaded.sample(50, torch.Generator().manual_seed(3))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert FeatureCache.load(path, dict(key, max_per_class=11)) is None
-    assert FeatureCache.load(str(tmp_path / 'absent.pth'), key) is None
+    none, why = FeatureCache.load(path, dict(key, max_per_class=11))
+    assert none is None and why == 'max_per_class changed'
+    none, why = FeatureCache.load(str(tmp_path / 'absent.pth'), key)
+    assert none is None and 'absent.pth' in why
 
 
 def test_feature_cache_corrupt_file_not_trusted(tmp_path):
@@ -439,12 +440,13 @@ def test_feature_cache_corrupt_file_not_trusted(tmp_path):
     data = open(path, 'rb').read()
     with open(path, 'wb') as f:  # half-written
         f.write(data[:len(data) // 2])
-    assert FeatureCache.load(path, key) is None
+    assert FeatureCache.load(path, key)[0] is None
     with open(path, 'wb') as f:  # garbage
         f.write(b'not a checkpoint')
-    assert FeatureCache.load(path, key) is None
+    assert FeatureCache.load(path, key)[0] is None
     torch.save(dict(key=key, cache=dict(feats=[])), path)  # wrong content
-    assert FeatureCache.load(path, key) is None
+    cache, why = FeatureCache.load(path, key)
+    assert cache is None and 'cache.pth is unreadable' in why
 
 
 def test_feature_cache_failed_save_keeps_old_file(tmp_path, monkeypatch):
@@ -474,7 +476,7 @@ def test_feature_cache_failed_save_keeps_old_file(tmp_path, monkeypatch):
 def test_trained_model_predicts_all_classes_and_keeps_generator(
         run_stage2, stage2_files, data_copies):
     run = run_stage2('clean', CACHE_LOOP)
-    ckpt_path = osp.join(run['work_dir'], 'epoch_2.pth')
+    ckpt_path = osp.join(run['work_dir'], 'epoch_1.pth')
     state = torch.load(ckpt_path, map_location='cpu',
                        weights_only=False)['state_dict']
     gen_keys = [k for k in state if k.startswith('generative_head.generator.')]

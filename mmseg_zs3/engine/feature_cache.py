@@ -1,14 +1,46 @@
-"""A memory-bounded per-class store of real pixel features."""
+"""The data of ZS3Net's cached stage 2: real pixel features, and batches of
+them.
+
+:class:`FeatureCache` is a memory-bounded per-class store of the frozen
+network's seen-pixel features (one per rank under DDP, each holding the
+features of its own exact share of the training images); :class:`PixelBatches`
+draws one epoch of pixel batches from it. A pixel batch is ordinary model
+data, ``dict(inputs=features [N, C], data_samples=labels [N])``, trained on
+with ``model.train_step`` like an image batch (see ``ZS3EncoderDecoder``).
+"""
 import logging
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
 from mmseg_zs3.compat import load_from_local
 from mmseg_zs3.fileio import atomic_open
+
+# Bumped when the stored format or the meaning of a key field changes, so that
+# a cache written by another version is recomputed, not trusted.
+CACHE_FORMAT = 2
+
+
+def derived_seed(*values: int) -> int:
+    """A 64-bit seed derived from integers (e.g. seed, rank, epoch).
+
+    Different tuples give unrelated streams (numpy's ``SeedSequence``), so
+    ranks and epochs never share random draws, and a tuple always gives the
+    same seed: a resumed run draws what the uninterrupted run drew.
+
+    Args:
+        *values (int): Non-negative integers.
+
+    Returns:
+        int: A seed for :meth:`torch.Generator.manual_seed`.
+    """
+    state = np.random.SeedSequence([int(v) for v in values]).generate_state(
+        2, np.uint32)
+    return int(state[0]) << 32 | int(state[1])
 
 
 class FeatureCache:
@@ -18,7 +50,8 @@ class FeatureCache:
     without replacement of all features added for it (bottom-k sampling on
     random keys, so the result does not depend on the order of batches beyond
     the random source). The true number of features seen per class is kept
-    too, so :meth:`sample` draws classes at their natural frequencies.
+    too, so :meth:`sample` draws classes at their natural frequencies, and so
+    is the number of images they came from (:attr:`pixels_per_image`).
 
     Memory: ``num_classes * max_per_class * feat_dim * 4`` bytes at most.
 
@@ -27,6 +60,9 @@ class FeatureCache:
         feat_dim (int): Feature dimension.
         max_per_class (int): Features kept per class. Defaults to 20000.
         seed (int): Seed of the sampling keys. Defaults to 0.
+
+    Raises:
+        ValueError: ``max_per_class`` is not positive.
     """
 
     def __init__(self,
@@ -43,20 +79,48 @@ class FeatureCache:
         self.feats = [torch.empty(0, feat_dim) for _ in range(num_classes)]
         self.keys = [torch.empty(0) for _ in range(num_classes)]
         self.counts = torch.zeros(num_classes, dtype=torch.long)
-        self.pixels_per_batch = []
+        self.image_indices: List[int] = []
         self._flat_cache = None
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the kept features."""
         return sum(f.numel() * f.element_size() for f in self.feats)
 
-    def add(self, feats: Tensor, labels: Tensor) -> None:
-        """Add features ``[N, C]`` with labels ``[N]`` (one batch)."""
+    @property
+    def num_images(self) -> int:
+        """Number of images whose pixels were added."""
+        return len(self.image_indices)
+
+    @property
+    def pixels_per_image(self) -> float:
+        """Mean number of (seen) pixels per added image; 0 when empty."""
+        if not self.image_indices:
+            return 0.
+        return float(self.counts.sum()) / len(self.image_indices)
+
+    def add(self, feats: Tensor, labels: Tensor,
+            image_indices: Sequence[int] = ()) -> None:
+        """Add the pixels of one batch of images.
+
+        Args:
+            feats (Tensor): ``[N, C]`` features.
+            labels (Tensor): ``[N]`` their classes.
+            image_indices (Sequence[int]): Dataset indices of the images they
+                come from (recorded, to count images and check coverage).
+
+        Raises:
+            ValueError: The features are not ``feat_dim``-d, or do not match
+                the labels in number.
+        """
         feats, labels = feats.detach().float().cpu(), labels.cpu()
-        if feats.shape[1] != self.feat_dim:
-            raise ValueError(f'features of dim {feats.shape[1]}; the cache '
-                             f'holds {self.feat_dim}-d features')
-        self.pixels_per_batch.append(len(labels))
+        if feats.dim() != 2 or feats.shape[1] != self.feat_dim:
+            raise ValueError(f'features of shape {tuple(feats.shape)}; the '
+                             f'cache holds [N, {self.feat_dim}] features')
+        if labels.shape != feats.shape[:1]:
+            raise ValueError(f'{len(feats)} features but labels of shape '
+                             f'{tuple(labels.shape)}')
+        self.image_indices.extend(int(i) for i in image_indices)
         self._flat_cache = None
         keys = torch.rand(len(labels), generator=self.rng)
         for c in labels.unique().tolist():
@@ -79,7 +143,19 @@ class FeatureCache:
 
     def sample(self, n: int, generator: Optional[torch.Generator] = None
                ) -> Tuple[Tensor, Tensor]:
-        """Draw ``n`` features, classes at their natural frequencies."""
+        """Draw ``n`` features, classes at their natural frequencies.
+
+        Args:
+            n (int): Number of features.
+            generator (torch.Generator, optional): Random source.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``[n, C]`` features and their ``[n]``
+            classes.
+
+        Raises:
+            RuntimeError: The cache holds no feature.
+        """
         if self.counts.sum() == 0:
             raise RuntimeError('the feature cache is empty')
         flat, offsets, sizes = self._flat()
@@ -89,14 +165,8 @@ class FeatureCache:
         idx = offsets[cls] + (u * sizes[cls]).long().clamp_max(sizes[cls] - 1)
         return flat[idx], cls
 
-    @property
-    def mean_pixels_per_batch(self) -> int:
-        if not self.pixels_per_batch:
-            return 0
-        return int(round(sum(self.pixels_per_batch) /
-                         len(self.pixels_per_batch)))
-
     def state_dict(self) -> dict:
+        """Everything to rebuild the cache (tensors, lists and ints)."""
         return dict(
             num_classes=self.num_classes,
             feat_dim=self.feat_dim,
@@ -104,26 +174,43 @@ class FeatureCache:
             feats=self.feats,
             keys=self.keys,
             counts=self.counts,
-            pixels_per_batch=self.pixels_per_batch)
+            image_indices=self.image_indices)
 
     def save(self, path: str, key: dict) -> None:
-        """Write atomically (temporary file, then rename) with its ``key``."""
+        """Write atomically (temporary file, then rename) with its ``key``.
+
+        Args:
+            path (str): Destination file.
+            key (dict): What the features depend on (see
+                :func:`describe_key_change`); :meth:`load` compares it.
+        """
         with atomic_open(path) as f:
             torch.save(dict(key=key, cache=self.state_dict()), f)
 
     @classmethod
-    def load(cls, path: str, key: dict) -> Optional['FeatureCache']:
-        """The cache stored at ``path`` if its key equals ``key``, else None.
+    def load(cls, path: str,
+             key: dict) -> Tuple[Optional['FeatureCache'], str]:
+        """The cache stored at ``path`` if its key equals ``key``.
 
         An unreadable or inconsistent file (corrupt, half-written by an older
-        version, edited) is not trusted: a warning, and None (recompute).
+        version, edited) is not trusted: a warning, and no cache.
+
+        Args:
+            path (str): The cache file.
+            key (dict): The key the features must have been computed for.
+
+        Returns:
+            tuple[FeatureCache | None, str]: The cache and ``''``; or None and
+            why it cannot be used (no file, what changed, or the damage).
         """
         if not osp.isfile(path):
-            return None
+            return None, f'there is no cache file {path} yet'
         try:
             blob = load_from_local(path, map_location='cpu')
-            if blob.get('key') != key:
-                return None
+            if not isinstance(blob, dict) or 'key' not in blob:
+                raise ValueError('not a feature cache (no key)')
+            if blob['key'] != key:
+                return None, describe_key_change(blob['key'], key)
             state = blob['cache']
             self = cls(state['num_classes'], state['feat_dim'],
                        state['max_per_class'])
@@ -135,10 +222,81 @@ class FeatureCache:
                         for f, k in zip(feats, keys))):
                 raise ValueError('per-class tensors do not match')
             self.feats, self.keys, self.counts = feats, keys, counts
-            self.pixels_per_batch = list(state['pixels_per_batch'])
+            self.image_indices = [int(i) for i in state['image_indices']]
         except Exception as err:  # noqa: BLE001 - any damage: recompute
             print_log(f'FeatureCache: ignoring unreadable cache {path} '
                       f'({type(err).__name__}: {err}); recomputing.',
                       logger='current', level=logging.WARNING)
-            return None
-        return self
+            return None, f'{path} is unreadable ({type(err).__name__})'
+        return self, ''
+
+
+def describe_key_change(old: dict, new: dict) -> str:
+    """Say, in words, which fields of a cache key differ.
+
+    Args:
+        old (dict): The stored key.
+        new (dict): The current key.
+
+    Returns:
+        str: E.g. ``'the annotations changed (3 of 12 files, e.g.
+        ann_dir/train/2.png)'``; ``''`` when the keys are equal.
+    """
+    if not isinstance(old, dict) or old.get('format') != new.get('format'):
+        return 'it was written by another version of mmseg_zs3'
+    changed = []
+    for field in new:
+        if old.get(field) == new[field]:
+            continue
+        if field == 'annotations':
+            a, b = old.get(field) or {}, new[field]
+            paths = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+            changed.append(f'the annotations changed ({len(paths)} of '
+                           f'{len(b)} files, e.g. {paths[0]})')
+        else:
+            changed.append(f'{_KEY_WORDS.get(field, field)} changed')
+    changed += [f'{f} changed' for f in old if f not in new]
+    return '; '.join(changed)
+
+
+_KEY_WORDS: Dict[str, str] = dict(
+    weights='the frozen network weights',
+    images='the training images',
+    pipeline='the data pipeline',
+    preprocessor='the data preprocessor settings',
+    frozen_mode='frozen_mode',
+    features='the feature normalisation (feature_norm/feature_scale)',
+    world_size='the number of processes (world size)')
+
+
+class PixelBatches:
+    """One epoch of pixel batches drawn from a :class:`FeatureCache`.
+
+    The cached counterpart of an image dataloader: iterating yields
+    ``num_batches`` batches ``dict(inputs=[batch_pixels, C] features,
+    data_samples=[batch_pixels] labels)``, classes at their natural
+    frequencies, from a generator seeded with ``seed`` (so the same seed
+    gives the same batches, e.g. after a resume).
+
+    Args:
+        cache (FeatureCache): The cache to draw from.
+        num_batches (int): Batches per epoch.
+        batch_pixels (int): Pixels per batch.
+        seed (int): Seed of this epoch's draws.
+    """
+
+    def __init__(self, cache: FeatureCache, num_batches: int,
+                 batch_pixels: int, seed: int) -> None:
+        self.cache = cache
+        self.num_batches = num_batches
+        self.batch_pixels = batch_pixels
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[dict]:
+        generator = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.num_batches):
+            feats, labels = self.cache.sample(self.batch_pixels, generator)
+            yield dict(inputs=feats, data_samples=labels)

@@ -2,7 +2,8 @@
 # read). Loads the stage-1 seen-only checkpoint, freezes the feature extractor
 # in eval mode, trains the GMMN generator on seen-class features (MMD) and
 # retrains the re-initialised 1x1 classifier on real seen + generated unseen
-# features. Frozen features are computed once and cached (ZS3FeatureCacheLoop).
+# features. Frozen features are computed once and cached
+# (ZS3FeatureCacheTrainLoop).
 #
 # Deviations from the official stage 2, each a config argument:
 # - features L2-normalised and scaled (feature_norm/feature_scale) so that
@@ -66,7 +67,7 @@ param_scheduler = [
 ]
 train_cfg = dict(
     _delete_=True,
-    type='ZS3FeatureCacheLoop',
+    type='ZS3FeatureCacheTrainLoop',
     max_epochs=max_epochs,
     val_interval=max_epochs,
     max_per_class=20000)

@@ -4,7 +4,8 @@
 # same K (`load_from`), freezes it in eval mode, trains the GMMN generator on
 # seen-class features (MMD) and retrains the re-initialised 1x1 classifier
 # on real seen + generated unseen features.
-# The frozen features are computed once and cached (ZS3FeatureCacheLoop), so
+# The frozen features are computed once and cached
+# (ZS3FeatureCacheTrainLoop), so
 # the stage-2 training data has no random augmentation.
 # Paper hyper-parameters: GMMN (300-d word2vec + 300-d uniform noise) 600 ->
 # 256 -> 256, LeakyReLU 0.2, dropout 0.5; MMD kernels (2, 5, 10, 20, 40, 80),
@@ -105,7 +106,7 @@ param_scheduler = [
 ]
 train_cfg = dict(
     _delete_=True,
-    type='ZS3FeatureCacheLoop',
+    type='ZS3FeatureCacheTrainLoop',
     max_epochs=max_epochs,
     val_interval=max_epochs,
     max_per_class=20000)

@@ -1,2 +1,3 @@
 """Training loops."""
-from .zs3_feature_cache_loop import ZS3FeatureCacheLoop  # noqa: F401
+from .zs3_feature_cache_train_loop import \
+    ZS3FeatureCacheTrainLoop  # noqa: F401

@@ -8,6 +8,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
 
+from ..data_preprocessor import is_pixel_batch
+
 UNSEEN_LAYOUTS = ('strict', 'paper')
 FROZEN_MODES = ('eval', 'train')
 
@@ -31,6 +33,34 @@ class ZS3EncoderDecoder(EncoderDecoder):
 
     At test time the generator is not used: the model is the stage-1 network
     with the retrained classifier, predicting over all classes.
+
+    Training takes two kinds of batch, both through ``train_step`` (the
+    ``ZS3DataPreProcessor`` moves a pixel batch to the device unchanged):
+
+    - an **image batch**, as for any mmseg segmentor (mmengine's
+      ``EpochBasedTrainLoop``; the ``'paper'`` layout needs these);
+    - a **pixel batch** ``dict(inputs=[N, C] features, data_samples=[N]
+      labels)`` of real seen-pixel features, which :meth:`extract_pixels`
+      makes from an image batch. ``ZS3FeatureCacheTrainLoop`` runs it once
+      per training image, keeps a bounded sample of the pixels
+      (``FeatureCache``), and trains every epoch on pixel batches drawn
+      from it: the frozen network never runs again.
+
+    .. code:: text
+
+     train_step(image batch): data_preprocessor() -> forward('loss') -> loss()
+     loss(images): extract_pixel_features() -> seen_pixels()
+                   -> loss_by_pixels()
+                   (paper layout: extract_pixel_features() -> _loss_paper())
+     extract_pixels(image batch): data_preprocessor() ->
+                   extract_pixel_features() -> seen_pixels() -> pixel batch
+     train_step(pixel batch): data_preprocessor() -> forward('loss') -> loss()
+     loss(pixels): loss_by_pixels()
+     loss_by_pixels(): generative_head.loss()  (MMD, seen classes)
+                       -> generative_head.generate()  (unseen features)
+                       -> _classifier_loss(): decode_head.classify()
+     extract_pixel_features(): extract_feat() -> decode_head.forward_features()
+     predict(), _forward(): as EncoderDecoder (decode_head scores all classes)
 
     ``unseen_layout`` names how generated unseen features enter step 3:
 
@@ -166,17 +196,17 @@ class ZS3EncoderDecoder(EncoderDecoder):
 
     def forward(self,
                 inputs: Tensor,
-                data_samples: Optional[SampleList] = None,
-                mode: str = 'tensor',
-                pixel_labels: Optional[Tensor] = None):
-        """As :class:`EncoderDecoder`, plus pixel batches: with
-        ``pixel_labels`` given, ``inputs`` are ``[N, C]`` features (e.g. from
-        the feature cache) and ``mode`` must be ``'loss'``."""
-        if pixel_labels is not None:
-            if mode != 'loss':
-                raise ValueError('pixel batches are for training only '
-                                 f"(mode='loss'), got mode={mode!r}")
-            return self.loss_by_pixels(inputs, pixel_labels)
+                data_samples: Union[None, SampleList, Tensor] = None,
+                mode: str = 'tensor'):
+        """As :class:`EncoderDecoder`; a pixel batch (``inputs`` ``[N, C]``)
+        is for ``mode='loss'`` only.
+
+        Raises:
+            ValueError: A pixel batch in another mode.
+        """
+        if is_pixel_batch(inputs) and mode != 'loss':
+            raise ValueError('pixel batches are for training only '
+                             f"(mode='loss'), got mode={mode!r}")
         return super().forward(inputs, data_samples, mode)
 
     @torch.no_grad()
@@ -197,8 +227,60 @@ class ZS3EncoderDecoder(EncoderDecoder):
         keep = torch.isin(y, self.seen_ids)
         return f[keep], y[keep]
 
-    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        """Generator and classifier losses of one image batch."""
+    @torch.no_grad()
+    def extract_pixels(self, data: dict) -> dict:
+        """Turn an image batch into a pixel batch of its seen pixels.
+
+        The frozen network's features of every pixel labelled with a seen
+        class (strict layout: no unseen label is read). Runs in the
+        current mode (``train()`` keeps the frozen modules in eval with
+        ``frozen_mode='eval'``) and in the caller's autocast context; call it
+        inside ``optim_wrapper.optim_context(model)`` to get the features of
+        ``train_step`` (e.g. under AMP).
+
+        Args:
+            data (dict): An image batch as a dataloader yields it
+                (``inputs`` and ``data_samples`` with ``gt_sem_seg``).
+
+        Returns:
+            dict: ``inputs``: ``[N, C]`` features, ``data_samples``: ``[N]``
+            their classes, on the model's device; a batch for
+            :meth:`train_step`.
+        """
+        data = self.data_preprocessor(data, True)
+        feats, labels = self.seen_pixels(*self.extract_pixel_features(
+            data['inputs'], data['data_samples']))
+        return dict(inputs=feats, data_samples=labels)
+
+    def loss(self, inputs: Tensor,
+             data_samples: Union[SampleList, Tensor]) -> dict:
+        """Generator and classifier losses of an image or pixel batch.
+
+        Args:
+            inputs (Tensor): Images ``[B, 3, H, W]``, or pixel features
+                ``[N, C]``.
+            data_samples (list[SegDataSample] | Tensor): The images' samples
+                (``gt_sem_seg``), or the pixels' ``[N]`` classes.
+
+        Returns:
+            dict: See :meth:`loss_by_pixels` (and :meth:`_loss_paper`).
+
+        Raises:
+            ValueError: A pixel batch with the ``'paper'`` layout, or whose
+                labels are not ``[N]``.
+        """
+        if is_pixel_batch(inputs):
+            if self.unseen_layout == 'paper':
+                raise ValueError("unseen_layout='paper' lays generated "
+                                 'features on image masks: it trains on '
+                                 'image batches, not pixel batches')
+            if not (isinstance(data_samples, Tensor)
+                    and data_samples.shape == inputs.shape[:1]):
+                raise ValueError(
+                    f'a pixel batch of {len(inputs)} features needs '
+                    f'data_samples = their [{len(inputs)}] labels, got '
+                    f'{type(data_samples).__name__}')
+            return self.loss_by_pixels(inputs, data_samples)
         feats, labels = self.extract_pixel_features(inputs, data_samples)
         if self.unseen_layout == 'paper':
             return self._loss_paper(feats, labels)
