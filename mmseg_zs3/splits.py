@@ -98,6 +98,9 @@ class ZeroShotSplit:
             Defaults to ``'custom'``.
 
     Raises:
+        TypeError: If an unseen class or a dataset class is not a name
+            (``str``), e.g. an index; for indices, the message gives the
+            names they stand for.
         ValueError: If an unseen name is not in ``classes`` (the message lists
             the dataset's classes), is repeated, or if no class is left seen.
     """
@@ -108,6 +111,23 @@ class ZeroShotSplit:
     def __post_init__(self):
         classes = tuple(self.classes)
         unseen = tuple(self.unseen_names)
+        not_names = [c for c in classes if not isinstance(c, str)]
+        if not_names:
+            raise TypeError(
+                f'Split {self.name!r}: the dataset class list must hold '
+                f'class names (str), got {not_names[:5]!r}.')
+        not_names = [u for u in unseen if not isinstance(u, str)]
+        if not_names:
+            hint = ''
+            if all(isinstance(u, int) and not isinstance(u, bool)
+                   and 0 <= u < len(classes) for u in unseen):
+                hint = (f' If these are class indices, the names are '
+                        f'unseen={[classes[u] for u in unseen]!r}.')
+            raise TypeError(
+                f'Split {self.name!r}: unseen classes are given by name '
+                f'(str), not {type(not_names[0]).__name__}: got '
+                f'{list(unseen)!r}.{hint} The dataset classes are '
+                f'{list(classes)}.')
         if len(set(classes)) != len(classes):
             dup = sorted({c for c in classes if classes.count(c) > 1})
             raise ValueError(f'Split {self.name!r}: the dataset class list '
@@ -234,7 +254,8 @@ def build_split(spec: SplitSpec,
         ZeroShotSplit: The resolved split.
 
     Raises:
-        TypeError: If ``spec`` is neither a dict nor a ZeroShotSplit.
+        TypeError: If ``spec`` is neither a dict nor a ZeroShotSplit, or its
+            unseen classes are not names (e.g. indices).
         ValueError: If the spec mixes or misses keys, or names are unknown.
     """
     if isinstance(spec, ZeroShotSplit):

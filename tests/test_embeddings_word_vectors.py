@@ -45,7 +45,8 @@ def files(tmp_path_factory, vocab):
     'fmt', ['word2vec_text', 'word2vec_bin', 'glove', 'kv'])
 def test_formats_load_and_build_means(files, vocab, fmt, tmp_path):
     assert detect_format(files[fmt]) == fmt
-    kv = load_word_vectors(files[fmt], fmt='auto', cache_dir=str(tmp_path))
+    kv = load_word_vectors(files[fmt], fmt='auto', cache_dir=str(tmp_path),
+                           trust_pickle=fmt == 'kv')
     assert len(kv.index_to_key) == len(vocab)
     emb = build_class_embeddings(
         ['red circle', 'green', 'traffic light', 'tvmonitor'], kv,
@@ -110,14 +111,24 @@ def test_oov_is_an_error_naming_every_word(files, tmp_path):
 
 def test_allow_missing_says_what_it_did(files, vocab, tmp_path):
     kv = load_word_vectors(files['glove'], cache_dir=str(tmp_path))
-    emb = build_class_embeddings(['purple circle', 'sqare'], kv,
+    emb = build_class_embeddings(['purple circle', 'red'], kv,
                                  allow_missing=True, normalize='none')
     np.testing.assert_allclose(emb.vectors[0], vocab['circle'], atol=1e-6)
-    assert not emb.vectors[1].any()
-    assert len(emb.meta['missing']) == 2
-    assert 'ZERO' in emb.meta['missing'][1]
+    assert len(emb.meta['missing']) == 1
+    assert "'purple circle'" in emb.meta['missing'][0]
     strategies = [r['sources'][0]['strategy'] for r in emb.meta['classes']]
-    assert strategies == ['missing_partial', 'missing_zero']
+    assert strategies == ['missing_partial', 'word']
+
+
+def test_allow_missing_never_zero_fills(files, tmp_path):
+    """A class with no known token was zero-filled; now it stays an error."""
+    kv = load_word_vectors(files['glove'], cache_dir=str(tmp_path))
+    with pytest.raises(KeyError) as e:
+        build_class_embeddings(['purple circle', 'sqare'], kv,
+                               allow_missing=True)
+    msg = e.value.args[0]
+    assert "'sqare'" in msg and 'nothing is zero-filled' in msg
+    assert "'purple circle'" not in msg  # that one has a known word
 
 
 def test_fasttext_subwords_fill_oov(tmp_path):

@@ -121,6 +121,12 @@ def get_aliases(spec: Union[None, str, dict]) -> AliasTable:
 
     Returns:
         dict: ``{class: [phrase, ...]}``.
+
+    Raises:
+        ValueError: An unknown table name, a file that is not ``.json``,
+            ``.yaml`` or ``.yml`` or does not parse (the file is named), or
+            an entry that is not a phrase or a list of phrases.
+        TypeError: The file does not hold a dict.
     """
     if spec is None:
         return {}
@@ -129,8 +135,7 @@ def get_aliases(spec: Union[None, str, dict]) -> AliasTable:
     elif isinstance(spec, str) and spec in DATASET_ALIASES:
         table = DATASET_ALIASES[spec]
     elif isinstance(spec, str) and osp.isfile(spec):
-        from mmengine.fileio import load
-        table = load(spec)
+        table = _load_alias_file(spec)
         if not isinstance(table, dict):
             raise TypeError(f'alias file {spec!r} must hold a dict '
                             f'{{class: phrase or [phrases]}}, got '
@@ -150,6 +155,29 @@ def get_aliases(spec: Union[None, str, dict]) -> AliasTable:
     return out
 
 
+def _load_alias_file(path: str):
+    """Parse a JSON or YAML alias file as data (``yaml.safe_load``: YAML
+    tags such as ``!!python/object`` are refused, never run)."""
+    if not path.endswith(('.json', '.yaml', '.yml')):
+        raise ValueError(f'alias file {path!r}: expected a .json, .yaml or '
+                         '.yml file')
+    try:
+        with open(path, encoding='utf-8') as f:
+            if path.endswith('.json'):
+                import json
+                return json.load(f)
+            import yaml
+            return yaml.safe_load(f)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f'alias file {path!r} does not parse: '
+                         f'{e}') from None
+    except Exception as e:  # noqa: BLE001 - yaml.YAMLError and subclasses
+        if type(e).__module__.split('.')[0] != 'yaml':
+            raise
+        raise ValueError(f'alias file {path!r} is not plain YAML data: '
+                         f'{e}') from None
+
+
 def resolve_class_names(spec: Union[str, Sequence[str]]) -> List[str]:
     """Turn a class-list specification into a list of class names.
 
@@ -163,9 +191,28 @@ def resolve_class_names(spec: Union[str, Sequence[str]]) -> List[str]:
 
     Returns:
         list[str]: The class names, in order.
+
+    Raises:
+        TypeError: A sequence holds something other than names (e.g. class
+            indices), or ``spec`` is neither a string nor a sequence.
+        ValueError: The list is empty or has duplicates, or a string is
+            neither a named list, a file, a comma-separated list nor a
+            dataset type.
     """
     if not isinstance(spec, str):
-        names = [str(n) for n in spec]
+        try:
+            names = list(spec)
+        except TypeError:
+            raise TypeError(f'class list must be a sequence of names or a '
+                            f'string, got {type(spec).__name__}: '
+                            f'{spec!r}') from None
+        not_names = [n for n in names if not isinstance(n, str)]
+        if not_names:
+            raise TypeError(
+                f'class names must be strings, got '
+                f'{type(not_names[0]).__name__} values {not_names[:5]!r} in '
+                f'{names[:8]!r}: give names, not indices')
+        names = [str(n) for n in names]
     elif spec in NAMED_CLASS_LISTS:
         names = list(NAMED_CLASS_LISTS[spec])
     elif osp.isfile(spec):
@@ -213,11 +260,16 @@ def dataset_classes(dataset_type: str) -> tuple:
 def _read_class_file(path: str) -> List[str]:
     import re
     names = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            m = re.match(r'^\d+\s*[:\t]\s*(.+)$', line)
-            names.append(m.group(1).strip() if m else line)
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f'class-name file {path!r} is not UTF-8 text with '
+                         f'one name per line ({e})') from None
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        m = re.match(r'^\d+\s*[:\t]\s*(.+)$', line)
+        names.append(m.group(1).strip() if m else line)
     return names

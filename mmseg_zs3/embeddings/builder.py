@@ -15,8 +15,11 @@ The first phrase that resolves wins. Only when none does, and the source
 embeds unknown words from character n-grams (fastText), the first phrase is
 resolved with ``subword`` vectors for its unknown words. Otherwise the class
 is missing: an error lists every missing class and token with the nearest
-vocabulary spellings. Nothing is zero-filled unless ``allow_missing=True``,
-which logs each fallback and records it in ``meta``.
+vocabulary spellings. ``allow_missing=True`` lets a class average the words
+of its first phrase that are known (logged, and recorded in ``meta``); a
+class with no known word is an error even then: nothing is zero-filled.
+A class whose vector comes out non-finite (NaN/inf in the word vectors) or
+all-zero is an error too, naming the class, source and tokens.
 
 Several sources are concatenated (e.g. fastText + word2vec = 600-d) and the
 result is normalised as a whole.
@@ -163,6 +166,39 @@ def _resolve_class(kv, name: str, phrases: List[str]) -> dict:
                 missing=missing)
 
 
+def embed_class(kv, name: str, phrases: List[str],
+                allow_missing: bool = False) -> tuple:
+    """The vector of one class in one source, and how it was found.
+
+    Args:
+        kv (KeyedVectors): The source.
+        name (str): The class name.
+        phrases (list[str]): Phrases to try, in order (its aliases, or
+            ``[name]``).
+        allow_missing (bool): When no phrase resolves, average the known
+            words of the first phrase. Defaults to False.
+
+    Returns:
+        tuple[np.ndarray | None, dict]: The float64 mean of the token
+        vectors (None when the class does not resolve) and the record
+        (``phrase``, ``tokens``, ``strategy``, ``subword``, ``alias``;
+        ``missing`` when unresolved).
+    """
+    rec = _resolve_class(kv, name, phrases)
+    rec['alias'] = rec['phrase'] is not None and rec['phrase'] != name
+    if rec['strategy'] == 'missing' and allow_missing:
+        words = [w for w in _SPLIT.split(phrases[0]) if w]
+        known = [k for k in (_in_vocab(kv, w) for w in words) if k]
+        if known:
+            rec['tokens'] = known
+            rec['strategy'] = 'missing_partial'
+    if not rec['tokens']:
+        return None, rec
+    vector = np.mean([np.asarray(kv[t], dtype=np.float64)
+                      for t in rec['tokens']], axis=0)
+    return vector, rec
+
+
 def build_class_embeddings(classes: Union[None, str, Sequence[str]],
                            sources,
                            aliases: Union[None, str, dict] = None,
@@ -187,9 +223,11 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
             (divide by the largest row norm), applied after concatenation.
             Defaults to ``'l2'``.
         allow_missing (bool): Instead of raising on unknown tokens, average
-            the tokens that are known and zero-fill classes with none, logging
-            each case and recording it in ``meta['missing']``. Defaults to
-            False.
+            the tokens of the first phrase that are known, logging each case
+            and recording it in ``meta['missing']``. A class with no known
+            token is still an error (a zero row would carry no meaning, and
+            :class:`~.class_embeddings.ClassEmbeddings` refuses it). Defaults
+            to False.
 
     Returns:
         ClassEmbeddings: ``meta['classes'][i]`` records, per source, the
@@ -197,9 +235,14 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
         ``subword`` tokens, or ``missing``) of class ``i``.
 
     Raises:
-        KeyError: Some class does not resolve in some source; the message
-            lists every such class, its missing tokens and the nearest
-            vocabulary spellings.
+        KeyError: Some class does not resolve in some source (with
+            ``allow_missing``: has no known token at all); the message lists
+            every such class, its missing tokens and the nearest vocabulary
+            spellings.
+        TypeError: A class name is not a string.
+        ValueError: A class vector is non-finite or all-zero (the word
+            vectors hold NaN, inf or zeros for its tokens); the message names
+            the classes, sources and tokens.
     """
     from .aliases import DATASET_ALIASES
     if classes is None:
@@ -218,36 +261,36 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
     table.update(get_aliases(aliases))
 
     blocks, records, problems = [], [dict(name=n) for n in names], []
-    missing_log = []
+    missing_log, bad_rows = [], []
     for kv in sources:
         block = np.zeros((len(names), kv.vector_size), dtype=np.float64)
         for i, name in enumerate(names):
             phrases = table.get(name, [name])
-            rec = _resolve_class(kv, name, phrases)
-            rec['alias'] = rec['phrase'] is not None and rec['phrase'] != name
+            vector, rec = embed_class(kv, name, phrases, allow_missing)
             if rec['strategy'] == 'missing':
                 problems.append((name, source_name(kv), kv, rec['missing']))
-                if allow_missing:
-                    # Average the known words of the first phrase, if any.
-                    words = [w for w in _SPLIT.split(phrases[0]) if w]
-                    known = [_in_vocab(kv, w) for w in words]
-                    known = [k for k in known if k]
-                    rec['tokens'] = known
-                    rec['strategy'] = 'missing_partial' if known else \
-                        'missing_zero'
-                    missing_log.append(
-                        f'{name!r} in {source_name(kv)}: ' +
-                        (f'mean of known tokens {known}' if known
-                         else 'ZERO vector'))
-            if rec['tokens']:
-                block[i] = np.mean(
-                    [np.asarray(kv[t], dtype=np.float64)
-                     for t in rec['tokens']], axis=0)
+            elif rec['strategy'] == 'missing_partial':
+                missing_log.append(f'{name!r} in {source_name(kv)}: mean '
+                                   f'of known tokens {rec["tokens"]}')
+            if vector is not None:
+                block[i] = vector
+                if not np.isfinite(vector).all() or not vector.any():
+                    kind = ('non-finite (NaN/inf)'
+                            if not np.isfinite(vector).all() else 'all-zero')
+                    bad_rows.append(f'  {name!r} in {source_name(kv)}: '
+                                    f'{kind} vector from tokens '
+                                    f'{rec["tokens"]}')
             records[i].setdefault('sources', []).append(
                 {k: v for k, v in rec.items() if k != 'missing'})
         blocks.append(block)
 
-    if problems and not allow_missing:
+    if bad_rows:
+        raise ValueError(
+            f'{len(bad_rows)} class vector(s) are unusable: the word vectors '
+            f'hold NaN, inf or zeros for their tokens (a class needs a '
+            f'finite, non-zero vector; give another phrase with --aliases):'
+            '\n' + '\n'.join(bad_rows))
+    if problems:
         lines = []
         for name, src, kv, missing in problems:
             tried = '; '.join(
@@ -257,11 +300,14 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
             near_txt = ', '.join(f'{w!r} ~ {s}' for w, s in near.items())
             lines.append(f'  {name!r} in {src}: tried {tried}; nearest '
                          f'vocabulary spellings: {near_txt}')
+        fix = ('add aliases (a class with no known token cannot be '
+               'embedded; nothing is zero-filled)' if allow_missing else
+               'add aliases, or pass allow_missing=True / --allow-missing to '
+               'average the known tokens (a class with none stays an error; '
+               'nothing is zero-filled)')
         raise KeyError(
-            f'{len(problems)} class(es) have out-of-vocabulary tokens '
-            f'(nothing is zero-filled): add aliases, or pass '
-            f'allow_missing=True / --allow-missing to average the known '
-            f'tokens and zero-fill the rest:\n' + '\n'.join(lines))
+            f'{len(problems)} class(es) have out-of-vocabulary tokens: '
+            f'{fix}:\n' + '\n'.join(lines))
     if missing_log:
         print_log('allow_missing fallback used for ' +
                   '; '.join(missing_log), logger='current', level=30)

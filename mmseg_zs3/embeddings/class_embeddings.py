@@ -14,6 +14,7 @@ never runs code):
 import io
 import json
 import os.path as osp
+import zipfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -22,6 +23,82 @@ from mmseg_zs3.fileio import atomic_open
 
 FILE_FORMAT = 'mmseg_zs3.class_embeddings'
 FILE_VERSION = 1
+_CONVERT_HINT = ('convert published arrays with '
+                 'tools/convert_class_embeddings.py')
+
+
+def unusable_rows(names: Sequence[str], vectors: np.ndarray) -> Dict[str,
+                                                                      list]:
+    """Classes whose rows cannot serve as class embeddings.
+
+    A row with a NaN or an infinity poisons every loss it enters (stage 2
+    logs ``loss: nan`` forever); an all-zero row has no direction, so cosine
+    classifiers and L2 normalisation are undefined for it.
+
+    Args:
+        names (Sequence[str]): One name per row.
+        vectors (np.ndarray): ``[C, D]``.
+
+    Returns:
+        dict[str, list[str]]: ``{'non-finite': [...], 'all-zero': [...]}``,
+        only the kinds that occur; empty when every row is usable.
+    """
+    vectors = np.asarray(vectors)
+    bad = {}
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad['non-finite'] = [n for n, ok in zip(names, finite) if not ok]
+    zero = finite & ~vectors.any(axis=1)
+    if zero.any():
+        bad['all-zero'] = [n for n, z in zip(names, zero) if z]
+    return bad
+
+
+def format_unusable_rows(bad: Dict[str, list]) -> str:
+    """``'non-finite (NaN/inf) rows for [...]; all-zero rows for [...]'``."""
+    labels = {'non-finite': 'non-finite (NaN/inf) rows',
+              'all-zero': 'all-zero rows'}
+    return '; '.join(f'{labels[k]} for {v}' for k, v in bad.items())
+
+
+def check_output_path(path: str, option: str = '--out') -> None:
+    """Check, before any work, that :meth:`ClassEmbeddings.save` can write
+    ``path``.
+
+    The nearest existing folder on the way to ``path`` must be a folder in
+    which a file can be created (probed with a temporary file, removed at
+    once: permission bits do not tell for root or read-only mounts).
+    Nothing is created otherwise.
+
+    Args:
+        path (str): The output file.
+        option (str): How the caller names it (``--out``). Defaults to
+            ``'--out'``.
+
+    Raises:
+        ValueError: ``path`` is empty or a folder, or its folder cannot be
+            created or written; the message names ``option`` and the path.
+    """
+    if not path:
+        raise ValueError(f'{option} is empty: give an output .npz file')
+    path = osp.abspath(osp.expanduser(path))
+    if osp.isdir(path):
+        raise ValueError(f'{option} {path!r} is a folder; give a file name '
+                         f'(e.g. {osp.join(path, "embeddings.npz")!r})')
+    folder = osp.dirname(path)
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        raise ValueError(f'{option} {path!r} cannot be written: {folder!r} '
+                         'is a file, not a folder')
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ValueError(
+            f'{option} {path!r} cannot be written: the folder {folder!r} is '
+            f'not writable ({e.strerror or e})') from None
 
 
 class ClassEmbeddings:
@@ -33,6 +110,11 @@ class ClassEmbeddings:
         meta (dict, optional): JSON-serialisable provenance: ``sources``,
             ``dim``, ``normalization``, per-class ``classes``. Defaults to
             ``{}`` plus ``dim``.
+
+    Raises:
+        ValueError: ``vectors`` is not 2-D, its row count differs from the
+            number of names, a name repeats, or a row is non-finite or
+            all-zero (see :func:`unusable_rows`; the classes are named).
     """
 
     def __init__(self, names: Sequence[str], vectors: np.ndarray,
@@ -48,6 +130,11 @@ class ClassEmbeddings:
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f'duplicate class names: {dup}')
+        bad = unusable_rows(names, vectors)
+        if bad:
+            raise ValueError(
+                f'class embeddings have {format_unusable_rows(bad)}: every '
+                'class needs a finite, non-zero vector')
         self.names: List[str] = names
         self.vectors: np.ndarray = vectors
         self.meta: dict = dict(meta or {})
@@ -161,26 +248,50 @@ class ClassEmbeddings:
 
         Returns:
             ClassEmbeddings: The embeddings.
+
+        Raises:
+            FileNotFoundError: No such file.
+            ValueError: The file is not a complete class-embedding file
+                (truncated, another ``.npz``/``.npy``, a pickle, a newer
+                version) or holds unusable rows; the message names the file
+                and what is wrong.
         """
         if not osp.isfile(path):
             raise FileNotFoundError(f'class-embedding file not found: '
                                     f'{path!r}')
+        if not zipfile.is_zipfile(path):
+            with open(path, 'rb') as f:
+                head = f.read(6)
+            what = ('a .npy array' if head == b'\x93NUMPY' else
+                    'truncated (its zip archive has no central directory)'
+                    if head.startswith(b'PK') else 'not an .npz archive')
+            raise ValueError(
+                f'{path!r} is not a class-embedding file: it is {what}. '
+                f'Build one with tools/build_class_embeddings.py, or '
+                f'{_CONVERT_HINT}')
         try:
             with np.load(path, allow_pickle=False) as z:
                 data: Dict[str, np.ndarray] = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(
-                f'{path!r} is not a class-embedding file written by '
-                f'ClassEmbeddings.save ({e}); convert published arrays with '
-                f'tools/convert_class_embeddings.py') from e
+                f'{path!r} is not a readable class-embedding file written by '
+                f'ClassEmbeddings.save ({type(e).__name__}: {e}); '
+                f'{_CONVERT_HINT}') from None
         if str(data.get('format', '')) != FILE_FORMAT:
             raise ValueError(
                 f'{path!r} is not a {FILE_FORMAT} file (keys '
-                f'{sorted(data)}); convert published arrays with '
-                f'tools/convert_class_embeddings.py')
+                f'{sorted(data)}); {_CONVERT_HINT}')
+        missing = [k for k in ('version', 'names', 'vectors', 'meta')
+                   if k not in data]
+        if missing:
+            raise ValueError(f'{path!r} lacks the entries {missing} of a '
+                             f'{FILE_FORMAT} file')
         version = int(data['version'])
         if version > FILE_VERSION:
             raise ValueError(f'{path!r} has format version {version}; this '
                              f'code reads up to {FILE_VERSION}')
-        return cls([str(n) for n in data['names']], data['vectors'],
-                   json.loads(str(data['meta'])))
+        try:
+            return cls([str(n) for n in data['names']], data['vectors'],
+                       json.loads(str(data['meta'])))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f'{path!r}: {e}') from None

@@ -38,7 +38,7 @@ def _build_packaged_glove():
     from gensim.models import KeyedVectors
     emb_file, index_file = packaged_glove_files()
     words = pq.read_table(index_file).column(0).to_pylist()
-    vectors = np.load(emb_file)
+    vectors = np.load(emb_file, allow_pickle=False)
     if vectors.shape != (len(words), 50):
         raise ValueError(f'packaged GloVe is inconsistent: {len(words)} '
                          f'words but a {vectors.shape} matrix')
