@@ -1,2 +1,3 @@
-"""Generative heads."""
+"""Generative heads and the feature generators they own."""
+from .gmmn_generator import GMMNGenerator  # noqa: F401
 from .gmmn_head import GMMNGenerativeHead  # noqa: F401

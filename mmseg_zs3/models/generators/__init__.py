@@ -1,2 +1,0 @@
-"""Feature generators."""
-from .gmmn import GMMNGenerator  # noqa: F401
