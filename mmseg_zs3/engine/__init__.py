@@ -1,3 +1,3 @@
 """Registered components; importing this module registers them."""
-from . import hooks, runner  # noqa: F401
+from . import hooks, optimizers, runner  # noqa: F401
 from .feature_cache import FeatureCache  # noqa: F401

@@ -1,0 +1,3 @@
+"""Optimizer-wrapper constructors."""
+from .trainable_optim_wrapper_constructor import \
+    TrainableOptimWrapperConstructor  # noqa: F401
