@@ -1,3 +1,6 @@
+import copy
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -113,7 +116,9 @@ def test_wraps_head_loss_and_predict(head_type, kind, embedding_file):
     model.init_weights()
     expected = {'conv': 'ConvClassifier', 'projection': 'ProjectionClassifier'}
     assert type(model.decode_head.classifier).__name__ == expected[kind]
-    assert not hasattr(model.decode_head.head, 'conv_seg')
+    # the wrapped head's classifier is replaced by a sub-module, no patching
+    assert isinstance(model.decode_head.head.conv_seg, torch.nn.Identity)
+    assert 'cls_seg' not in vars(model.decode_head.head)
     inputs, samples = batch()
     losses = model.loss(inputs, samples)
     assert torch.isfinite(losses['decode.loss_ce'])
@@ -156,7 +161,7 @@ def test_stage1_checkpoint_loading_rules(tmp_path):
         dict(type='EncoderDecoder', backbone=backbone, decode_head=head))
     state = plain.state_dict()
     fresh = segmentor(backbone, head, dict(type='ConvClassifier'),
-                      load_plain_classifier=False)
+                      reinit_classifier=True)
     before = fresh.decode_head.classifier.conv.weight.clone()
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     assert unexpected == []
@@ -198,3 +203,142 @@ def test_bad_config():
             dict(type='ZeroShotDecodeHead',
                  head=dict(type='ConvClassifier', in_channels=2,
                            num_classes=2)))
+
+
+class _Records(logging.Handler):
+    """Collects the messages of mmengine's current logger."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def log_messages():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    handler = _Records()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def _predict(model, inputs):
+    model.eval()
+    with torch.no_grad():
+        return model.decode_head(model.extract_feat(inputs))
+
+
+@pytest.mark.parametrize('kind', ['conv', 'projection'])
+def test_model_survives_torch_save_load_and_deepcopy(kind, embedding_file,
+                                                     tmp_path):
+    backbone, head = HEADS['DepthwiseSeparableASPPHead']
+    model = segmentor(backbone, head, classifier_cfg(kind, embedding_file),
+                      calibration=0.5, reinit_classifier=True)
+    model.init_weights()
+    inputs, _ = batch()
+    expected = _predict(model, inputs)
+    path = str(tmp_path / 'model.pth')
+    torch.save(model, path)
+    # a whole pickled model is code: weights_only=False for our own file
+    loaded = torch.load(path, weights_only=False)
+    copied = copy.deepcopy(model)
+    for other in (loaded, copied):
+        assert type(other.decode_head.head.conv_seg) is torch.nn.Identity
+        assert other.decode_head.split.unseen_indices == (3, )
+        assert torch.equal(_predict(other, inputs), expected)
+    # the copy is independent of the original
+    with torch.no_grad():
+        copied.decode_head.classifier.conv.weight.add_(1.0)
+    assert torch.equal(_predict(model, inputs), expected)
+
+
+def _stage1_wrapper_state(backbone, head, kind, embedding_file):
+    """A stage-1 model that already used ZeroShotDecodeHead (e.g. DeViSE)."""
+    stage1 = segmentor(backbone, head, classifier_cfg(kind, embedding_file))
+    stage1.init_weights()
+    with torch.no_grad():  # a classifier no initialisation would produce
+        for p in stage1.decode_head.classifier.parameters():
+            p.fill_(0.5)
+    return stage1.state_dict()
+
+
+@pytest.mark.parametrize('kind', ['conv', 'projection'])
+def test_stage2_reinitialises_a_wrapper_heads_classifier(
+        kind, embedding_file, log_messages):
+    backbone, head = HEADS['FCNHead']
+    state = _stage1_wrapper_state(backbone, head, kind, embedding_file)
+    assert state['decode_head._extra_state'] == dict(reinit_classifier=False)
+    stage2 = segmentor(backbone, head, dict(type='ConvClassifier'),
+                       reinit_classifier=True)
+    stage2.init_weights()
+    init = {k: v.clone() for k, v in
+            stage2.decode_head.classifier.state_dict().items()}
+    log_messages.clear()
+    missing, unexpected = stage2.load_state_dict(state, strict=False)
+    assert unexpected == []
+    assert set(missing) == {'decode_head.classifier.conv.weight',
+                            'decode_head.classifier.conv.bias'}
+    for key, value in stage2.decode_head.classifier.state_dict().items():
+        assert torch.equal(value, init[key]), key  # its own initialisation
+    for key, value in stage2.decode_head.head.state_dict().items():
+        assert torch.equal(value, state['decode_head.head.' + key]), key
+    notes = [m for m in log_messages if 'reinit_classifier=True' in m]
+    assert len(notes) == 1
+    assert 'a ZeroShotDecodeHead without reinit_classifier' in notes[0]
+    assert 'decode_head.classifier.conv.weight' in notes[0]
+
+    # a stage-2 checkpoint (resume, test) keeps its trained classifier
+    with torch.no_grad():
+        stage2.decode_head.classifier.conv.weight.fill_(0.25)
+    stage2_state = stage2.state_dict()
+    assert stage2_state['decode_head._extra_state'] == dict(
+        reinit_classifier=True)
+    again = segmentor(backbone, head, dict(type='ConvClassifier'),
+                      reinit_classifier=True)
+    log_messages.clear()
+    again.load_state_dict(stage2_state, strict=True)
+    assert (again.decode_head.classifier.conv.weight == 0.25).all()
+    assert not [m for m in log_messages if 'reinit_classifier' in m]
+
+
+def test_stage2_reinitialises_a_plain_heads_classifier_and_says_so(
+        log_messages):
+    backbone, head = HEADS['FCNHead']
+    plain = MODELS.build(
+        dict(type='EncoderDecoder', backbone=backbone, decode_head=head))
+    stage2 = segmentor(backbone, head, dict(type='ConvClassifier'),
+                       reinit_classifier=True)
+    log_messages.clear()
+    stage2.load_state_dict(plain.state_dict(), strict=False)
+    notes = [m for m in log_messages if 'reinit_classifier=True' in m]
+    assert len(notes) == 1 and 'a plain decode head' in notes[0]
+    assert 'decode_head.conv_seg.weight' in notes[0]
+
+
+def test_classifier_of_another_class_count_refused_for_wrapper_heads(
+        embedding_file):
+    backbone, head = HEADS['FCNHead']
+    seven = dict(head, num_classes=7)
+    state7 = MODELS.build(
+        dict(type='EncoderDecoder', backbone=backbone,
+             decode_head=dict(type='ZeroShotDecodeHead',
+                              head=seven))).state_dict()
+    five = segmentor(backbone, head, dict(type='ConvClassifier'))
+    with pytest.raises(ValueError) as e:
+        five.load_state_dict(state7, strict=False)
+    msg = str(e.value)
+    assert '`decode_head.classifier.conv.weight` has shape (7, 16, 1, 1)' \
+        in msg and '(5, 16, 1, 1)' in msg and 'num_classes=5' in msg
+
+
+def test_head_with_its_own_classifier_refused():
+    point_head = dict(
+        type='PointHead', in_channels=[16], in_index=[0], channels=16,
+        num_fcs=1, coarse_pred_each_layer=True, num_classes=5,
+        norm_cfg=BN, align_corners=False)
+    with pytest.raises(TypeError, match='PointHead has its own classifier'):
+        MODELS.build(dict(type='ZeroShotDecodeHead', head=point_head))

@@ -14,10 +14,13 @@
 _base_ = ['./unet-s2-fcn_shapes_seen-only.py']
 load_from = 'work_dirs/demo/seen_only/iter_1200.pth'
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
+# classes and dim give the shape, so that testing and inference work from a
+# checkpoint (which holds the embeddings) without the file
 class_embedding = dict(
     type='ClassEmbedding',
     embedding_file=class_embedding_file,
-    classes='ZS3ShapesDataset')
+    classes='ZS3ShapesDataset',
+    dim=50)
 model = dict(
     type='ZS3EncoderDecoder',
     data_preprocessor=dict(type='ZS3DataPreProcessor'),
@@ -30,7 +33,7 @@ model = dict(
         classes='ZS3ShapesDataset',
         feature_norm='l2',
         feature_scale=2.0,
-        load_plain_classifier=False),
+        reinit_classifier=True),
     class_embedding=class_embedding,
     generative_head=dict(
         type='GMMNGenerativeHead',
@@ -57,13 +60,24 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    # the frozen extractor is left out with one log line, not one per tensor
+    constructor='TrainableOptimWrapperConstructor',
     optimizer=dict(type='Adam', lr=2e-4, betas=(0.5, 0.999)),
     paramwise_cfg=dict(
         custom_keys={'decode_head.classifier': dict(lr_mult=50.0)}))
 max_epochs = 10
+# Poly decay per epoch, lr * (1 - epoch / max_epochs) ** 0.9 for epochs
+# 0 .. max_epochs - 1. mmengine's PolyLR reaches eta_min at step end - 1:
+# with end=max_epochs the last epoch would train at lr 0, so the schedule
+# ends one epoch after training (change both when changing max_epochs).
 param_scheduler = [
-    dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=max_epochs,
-         by_epoch=True)
+    dict(
+        type='PolyLR',
+        eta_min=0,
+        power=0.9,
+        begin=0,
+        end=max_epochs + 1,
+        by_epoch=True)
 ]
 train_cfg = dict(
     _delete_=True,

@@ -56,7 +56,7 @@ model = dict(
         split={{_base_.zs3_split}},
         classes='PascalVOCDataset',
         feature_norm='none',
-        load_plain_classifier=False),
+        reinit_classifier=True),
     class_embedding=class_embedding,
     generative_head=dict(
         type='GMMNGenerativeHead',
@@ -92,17 +92,23 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    # the frozen extractor is left out with one log line, not one per tensor
+    constructor='TrainableOptimWrapperConstructor',
     optimizer=dict(type='Adam', lr=2e-4),
     paramwise_cfg=dict(
         custom_keys={'decode_head.classifier': dict(lr_mult=50.0)}))
 max_epochs = 30
+# Poly decay per epoch, lr * (1 - epoch / max_epochs) ** 0.9 for epochs
+# 0 .. max_epochs - 1. mmengine's PolyLR reaches eta_min at step end - 1:
+# with end=max_epochs the last epoch would train at lr 0, so the schedule
+# ends one epoch after training (change both when changing max_epochs).
 param_scheduler = [
     dict(
         type='PolyLR',
         eta_min=0,
         power=0.9,
         begin=0,
-        end=max_epochs,
+        end=max_epochs + 1,
         by_epoch=True)
 ]
 train_cfg = dict(

@@ -1,8 +1,8 @@
 """A zero-shot decode head that wraps any mmseg decode head."""
-import types
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -13,11 +13,7 @@ from torch import Tensor
 
 FEATURE_NORMS = ('none', 'l2')
 TRAIN_CLASSES = ('all', 'seen')
-
-
-def _features_only_cls_seg(head: BaseDecodeHead, feat: Tensor) -> Tensor:
-    """``cls_seg`` of a wrapped head: dropout only, no classifier."""
-    return feat if head.dropout is None else head.dropout(feat)
+_EXTRA_STATE = '_extra_state'  # torch's key of get_extra_state()
 
 
 @MODELS.register_module()
@@ -28,9 +24,11 @@ class ZeroShotDecodeHead(BaseModule):
     generates the features that enter the final 1x1 classifier of the
     segmentation network and retrains that classifier. This head wraps any
     :class:`BaseDecodeHead` config (``DepthwiseSeparableASPPHead``,
-    ``FCNHead``, ``PSPHead``, ``UPerHead``, ``SegformerHead``...): the wrapped
-    head computes the features up to its ``cls_seg`` (its ``conv_seg`` is
-    removed), and the classifier comes from config:
+    ``FCNHead``, ``PSPHead``, ``UPerHead``, ``SegformerHead``...) whose
+    classifier is mmseg's ``conv_seg``: that layer is replaced by
+    ``nn.Identity``, so the wrapped head's own ``forward`` (and its
+    ``cls_seg``: dropout, then ``conv_seg``) returns the features that enter
+    the classifier, and the classifier comes from config:
 
     - ``ConvClassifier``: the 1x1 convolution of ZS3Net (and of the plain
       head);
@@ -41,13 +39,19 @@ class ZeroShotDecodeHead(BaseModule):
     Call chains (as in ``BaseDecodeHead``)::
 
         loss(): forward() -> head.loss_by_feat()
-        predict(): forward() -> calibrated stacking -> head.predict_by_feat()
+        predict(): forward() -> calibrate() -> head.predict_by_feat()
         forward(): forward_features() -> classify()
+        forward_features(): head.forward() (ends in head.cls_seg(), which
+            applies dropout and the identity conv_seg) -> feature_norm/scale
 
-    Checkpoints of the plain head load into it: the wrapped head's keys are
-    mapped under ``head.``, and ``conv_seg`` to ``classifier.conv`` (or
-    dropped, for a classifier that must start fresh, see
-    ``load_plain_classifier``).
+    Loading checkpoints (``_load_from_state_dict``):
+
+    - a plain head's keys are mapped under ``head.``, and its ``conv_seg`` to
+      ``classifier.conv`` (a ``ConvClassifier``; other classifiers start
+      from their initialisation, and the log says so);
+    - a classifier weight whose shape differs from this head's (another
+      class count) is an error naming both shapes, never a silent skip;
+    - with ``reinit_classifier=True`` (ZS3Net's stage 2), see below.
 
     Args:
         head (dict): Config of the wrapped mmseg decode head.
@@ -71,10 +75,26 @@ class ZeroShotDecodeHead(BaseModule):
         feature_scale (float): Multiplies the features after ``feature_norm``.
             It sets their scale relative to the MMD kernel bandwidths.
             Defaults to 1.
-        load_plain_classifier (bool): Whether a plain head's ``conv_seg`` in a
-            checkpoint loads into a ``ConvClassifier``. ZS3Net's stage 2 sets
-            False: its classifier is re-initialised. Defaults to True.
+        reinit_classifier (bool): ZS3Net's stage 2 re-initialises the
+            classifier of the stage-1 network it starts from (as the official
+            code does). With True, the classifier weights of a checkpoint
+            made by a head *without* this setting (a plain head's
+            ``conv_seg``, or a stage-1 ``ZeroShotDecodeHead`` whatever its
+            classifier) are not loaded: the classifier keeps its own
+            initialisation, and the log names the keys left out. A
+            checkpoint of a head *with* this setting (a stage-2 checkpoint:
+            ``--resume``, testing, inference) loads its classifier. The
+            setting travels with the weights: it is the head's extra state
+            (``get_extra_state``), so a checkpoint says which stage made it.
+            Defaults to False.
         init_cfg (dict, optional): Defaults to None.
+
+    Raises:
+        TypeError: ``head`` does not build a ``BaseDecodeHead`` whose
+            classifier is ``conv_seg`` and whose ``cls_seg`` is mmseg's.
+        ValueError: A bad ``feature_norm`` or ``train_classes``, a split of
+            another class count, or ``train_classes='seen'`` /
+            ``calibration`` without a split.
     """
 
     def __init__(self,
@@ -86,7 +106,7 @@ class ZeroShotDecodeHead(BaseModule):
                  calibration: float = 0.0,
                  feature_norm: str = 'none',
                  feature_scale: float = 1.0,
-                 load_plain_classifier: bool = True,
+                 reinit_classifier: bool = False,
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg=init_cfg)
         if feature_norm not in FEATURE_NORMS:
@@ -100,10 +120,17 @@ class ZeroShotDecodeHead(BaseModule):
             raise TypeError(f'head must build an mmseg BaseDecodeHead; '
                             f'{head.get("type")!r} built '
                             f'{type(self.head).__name__}')
-        # The wrapped head stops at the features that enter its classifier.
-        del self.head.conv_seg
+        if type(self.head).cls_seg is not BaseDecodeHead.cls_seg or \
+                not isinstance(getattr(self.head, 'conv_seg', None),
+                               nn.Conv2d):
+            raise TypeError(
+                f'{type(self.head).__name__} has its own classifier (it '
+                'overrides cls_seg or has no conv_seg); ZeroShotDecodeHead '
+                "wraps heads whose classifier is mmseg's conv_seg")
+        # The wrapped head stops at the features that enter its classifier:
+        # its cls_seg becomes dropout + identity.
+        self.head.conv_seg = nn.Identity()
         self.head.init_cfg = None  # its default init only targets conv_seg
-        self.head.cls_seg = types.MethodType(_features_only_cls_seg, self.head)
 
         classifier = dict(classifier)
         classifier.setdefault('in_channels', self.head.channels)
@@ -113,7 +140,7 @@ class ZeroShotDecodeHead(BaseModule):
         self.feature_scale = float(feature_scale)
         self.train_classes = train_classes
         self.calibration = float(calibration)
-        self.load_plain_classifier = load_plain_classifier
+        self.reinit_classifier = bool(reinit_classifier)
 
         self.split = None
         if split is not None:
@@ -130,7 +157,6 @@ class ZeroShotDecodeHead(BaseModule):
         if (train_classes == 'seen' or self.calibration) and self.split is None:
             raise ValueError("train_classes='seen' and calibration need a "
                              'split= (and classes=)')
-        self._register_load_state_dict_pre_hook(self._load_plain_head_keys)
 
     # Attributes that EncoderDecoder and hooks read from a decode head.
     @property
@@ -212,41 +238,119 @@ class ZeroShotDecodeHead(BaseModule):
         seg_logits = self.calibrate(self.forward(inputs))
         return self.head.predict_by_feat(seg_logits, batch_img_metas)
 
-    def _load_plain_head_keys(self, state_dict, prefix, local_metadata,
+    # ------------------------------------------------------------------
+    # checkpoints
+    def get_extra_state(self) -> Dict[str, Any]:
+        """What a checkpoint records about this head: ``reinit_classifier``
+        (whether its classifier was trained from a re-initialisation)."""
+        return dict(reinit_classifier=self.reinit_classifier)
+
+    def set_extra_state(self, state: Any) -> None:
+        """Accept the recorded state of a checkpoint.
+
+        It describes the checkpoint and is read in
+        :meth:`_load_from_state_dict`; this head's own setting comes from its
+        config, so nothing is set.
+
+        Raises:
+            TypeError: ``state`` is not the dict of :meth:`get_extra_state`.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f'ZeroShotDecodeHead: the checkpoint holds extra '
+                            f'state of type {type(state).__name__}, expected '
+                            'a dict with reinit_classifier')
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs) -> None:
-        """Map a plain decode head's keys onto the wrapper's."""
+        """Map plain-head keys, re-initialise the classifier if configured,
+        refuse a classifier of another shape; then load as usual."""
+        extra_key = prefix + _EXTRA_STATE
+        ours = [k for k in state_dict if k.startswith(prefix)]
         plain = [
-            k for k in state_dict if k.startswith(prefix) and
+            k for k in ours if k != extra_key and
             not k[len(prefix):].startswith(('head.', 'classifier.'))
         ]
+        cls_keys = [
+            k for k in ours if k.startswith(prefix + 'classifier.') or
+            k.startswith(prefix + 'conv_seg.')
+        ]
+        # Class counts that a checkpoint states unambiguously: a plain
+        # head's conv_seg, a projection classifier's class embeddings.
+        for name in ('conv_seg.weight',
+                     'classifier.class_embedding.embeddings'):
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor) and value.dim() >= 2 and \
+                    value.shape[0] != self.num_classes:
+                raise ValueError(
+                    f'the checkpoint was trained for {value.shape[0]} '
+                    f'classes (`{prefix + name}`), but this head predicts '
+                    f'num_classes={self.num_classes}; use a checkpoint '
+                    'trained on the same class list')
+        from_reinit_head = isinstance(state_dict.get(extra_key), dict) and \
+            bool(state_dict[extra_key].get('reinit_classifier'))
+        if self.reinit_classifier and not from_reinit_head and cls_keys:
+            for key in cls_keys:
+                state_dict.pop(key)
+            plain = [k for k in plain if k not in cls_keys]
+            kind = 'a plain decode head' if any(
+                k.startswith(prefix + 'conv_seg.') for k in cls_keys) \
+                else 'a ZeroShotDecodeHead without reinit_classifier'
+            print_log(
+                f'ZeroShotDecodeHead: reinit_classifier=True and the '
+                f'checkpoint comes from {kind}: its classifier '
+                f'{sorted(cls_keys)} is not loaded; the classifier starts '
+                'from its own initialisation.', logger='current')
+        self._map_plain_head_keys(state_dict, prefix, plain)
+        self._check_classifier_shapes(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        # A checkpoint without the record (plain heads, older checkpoints)
+        # is not missing anything this head needs.
+        if extra_key not in state_dict and extra_key in missing_keys:
+            missing_keys.remove(extra_key)
+
+    def _map_plain_head_keys(self, state_dict, prefix: str,
+                             plain: List[str]) -> None:
+        """Move a plain decode head's keys to ``head.`` / ``classifier.``."""
         if not plain:
             return
-        to_conv = self.load_plain_classifier and hasattr(
-            self.classifier, 'conv') and type(
-                self.classifier).__name__ == 'ConvClassifier'
-        seg_key = prefix + 'conv_seg.weight'
-        if seg_key in state_dict and \
-                state_dict[seg_key].shape[0] != self.num_classes:
-            raise ValueError(
-                f'the checkpoint was trained for '
-                f'{state_dict[seg_key].shape[0]} classes (`{seg_key}`), but '
-                f'this head predicts num_classes={self.num_classes}; use a '
-                'checkpoint trained on the same class list')
+        to_conv = type(self.classifier).__name__ == 'ConvClassifier'
         dropped = []
         for key in plain:
             rest = key[len(prefix):]
             value = state_dict.pop(key)
-            if rest.startswith('conv_seg.'):
-                if to_conv:
-                    state_dict[prefix + 'classifier.conv.' +
-                               rest[len('conv_seg.'):]] = value
-                else:
-                    dropped.append(key)
-            else:
+            if not rest.startswith('conv_seg.'):
                 state_dict[prefix + 'head.' + rest] = value
+            elif to_conv:
+                state_dict[prefix + 'classifier.conv.' +
+                           rest[len('conv_seg.'):]] = value
+            else:
+                dropped.append(key)
         if dropped:
             print_log(
                 f'ZeroShotDecodeHead: loaded a plain decode head; its '
-                f'classifier {dropped} is not used (the classifier starts '
-                'from its own initialisation).', logger='current')
+                f'classifier {dropped} does not fit '
+                f'{type(self.classifier).__name__} and is not used (the '
+                'classifier starts from its own initialisation).',
+                logger='current')
+
+    def _check_classifier_shapes(self, state_dict, prefix: str) -> None:
+        """Raise if a classifier tensor of the checkpoint has another shape
+        than this head's (mmengine would only warn and keep a random one)."""
+        own = self.classifier.state_dict()
+        cls_prefix = prefix + 'classifier.'
+        for key, value in state_dict.items():
+            if not key.startswith(cls_prefix) or \
+                    not isinstance(value, torch.Tensor):
+                continue
+            mine = own.get(key[len(cls_prefix):])
+            if isinstance(mine, torch.Tensor) and mine.shape != value.shape:
+                raise ValueError(
+                    f'the checkpoint\'s `{key}` has shape '
+                    f'{tuple(value.shape)} but this head\'s has '
+                    f'{tuple(mine.shape)} (num_classes={self.num_classes}): '
+                    'the checkpoint was trained for another class count or '
+                    'classifier; use one trained with this config, or set '
+                    'reinit_classifier=True to start the classifier afresh')
