@@ -251,6 +251,19 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, glove_txt):
     assert not cache.exists()  # the vectors were never read
 
 
+def test_out_that_is_an_input_is_refused(tmp_path, glove_txt):
+    array = str(tmp_path / 'voc.npy')
+    np.save(array, np.random.default_rng(0).normal(size=(21, 4)))
+    before = open(array, 'rb').read()
+    err = _cli_error(CONVERT, [array, '--classes', 'PascalVOCDataset',
+                               '--out', array])
+    assert f'--out {array!r} is also an input' in err
+    assert open(array, 'rb').read() == before
+    err = _cli_error(BUILD, [glove_txt, '--classes', 'circle,square',
+                             '--out', glove_txt])
+    assert 'is also an input' in err
+
+
 # --- indices instead of names ------------------------------------------------
 
 def test_class_indices_instead_of_names(glove_txt, tmp_path):

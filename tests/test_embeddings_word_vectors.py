@@ -163,3 +163,18 @@ def test_bad_format_and_missing_file(files, tmp_path):
         load_word_vectors(files['glove'], fmt='xml')
     with pytest.raises(FileNotFoundError, match='nope.txt'):
         load_word_vectors(str(tmp_path / 'nope.txt'))
+
+
+def test_trusted_gensim_model_file(tmp_path):
+    """``--trust-pickle`` reads a full gensim model too (its ``.wv``)."""
+    from gensim.models import Word2Vec
+    sentences = [['red', 'circle', 'green', 'square']] * 10
+    model = Word2Vec(sentences, vector_size=8, min_count=1, epochs=1,
+                     seed=0, workers=1)
+    path = str(tmp_path / 'w2v.model')
+    model.save(path)
+    with pytest.raises(ValueError, match='refusing to read'):
+        load_word_vectors(path)
+    kv = load_word_vectors(path, trust_pickle=True)
+    np.testing.assert_array_equal(kv['red'], model.wv['red'])
+    assert kv.zs3_source == 'kv:w2v.model'

@@ -16,6 +16,7 @@ Every argument is checked before any vectors are read: the output folder,
 the class list, the alias table and the first lines of every vectors file.
 """
 import argparse
+import os.path as osp
 import pickle
 import sys
 
@@ -94,7 +95,7 @@ def check_args(args) -> None:
     Raises:
         ValueError, TypeError, FileNotFoundError: Naming the bad argument.
     """
-    check_output_path(args.out, '--out')
+    check_output_path(args.out, '--out', inputs=args.vectors)
     if args.neighbours < 0:
         raise ValueError(f'--neighbours {args.neighbours}: expected 0 or '
                          'more')
@@ -125,6 +126,8 @@ def run(args) -> None:
     if args.neighbours:
         print()
         print(format_neighbour_table(emb, k=args.neighbours))
+    if osp.exists(args.out):
+        print(f'replacing the existing {args.out}')
     emb.save(args.out)
     print(f'\nwrote {args.out}: {emb}')
 

@@ -12,6 +12,7 @@ builds numpy arrays, torch files with weights_only=True, .npy/.npz without
 pickled objects. Every argument is checked before the array is read.
 """
 import argparse
+import os.path as osp
 import pickle
 import sys
 
@@ -89,7 +90,7 @@ def check_args(args) -> None:
     Raises:
         ValueError, TypeError, FileNotFoundError: Naming the bad argument.
     """
-    check_output_path(args.out, '--out')
+    check_output_path(args.out, '--out', inputs=[args.array])
     resolve_class_names(args.classes)
     if args.reorder_to:
         resolve_class_names(args.reorder_to)
@@ -126,6 +127,8 @@ def run(args) -> None:
         if emb.meta.get('dropped'):
             print(f"dropped {len(emb.meta['dropped'])} rows: "
                   f"{emb.meta['dropped']}")
+    if osp.exists(args.out):
+        print(f'replacing the existing {args.out}')
     emb.save(args.out)
     print(f'wrote {args.out}: {emb}')
 

@@ -61,7 +61,8 @@ def format_unusable_rows(bad: Dict[str, list]) -> str:
     return '; '.join(f'{labels[k]} for {v}' for k, v in bad.items())
 
 
-def check_output_path(path: str, option: str = '--out') -> None:
+def check_output_path(path: str, option: str = '--out',
+                      inputs: Sequence[str] = ()) -> None:
     """Check, before any work, that :meth:`ClassEmbeddings.save` can write
     ``path``.
 
@@ -74,14 +75,21 @@ def check_output_path(path: str, option: str = '--out') -> None:
         path (str): The output file.
         option (str): How the caller names it (``--out``). Defaults to
             ``'--out'``.
+        inputs (Sequence[str]): Files the command reads; ``path`` may not be
+            one of them. Defaults to ``()``.
 
     Raises:
-        ValueError: ``path`` is empty or a folder, or its folder cannot be
-            created or written; the message names ``option`` and the path.
+        ValueError: ``path`` is empty, a folder or one of ``inputs``, or its
+            folder cannot be created or written; the message names
+            ``option`` and the path.
     """
     if not path:
         raise ValueError(f'{option} is empty: give an output .npz file')
     path = osp.abspath(osp.expanduser(path))
+    for src in inputs:
+        if osp.exists(src) and osp.exists(path) and osp.samefile(src, path):
+            raise ValueError(f'{option} {path!r} is also an input: writing '
+                             'it would overwrite that input')
     if osp.isdir(path):
         raise ValueError(f'{option} {path!r} is a folder; give a file name '
                          f'(e.g. {osp.join(path, "embeddings.npz")!r})')
@@ -260,6 +268,9 @@ class ClassEmbeddings:
         if not osp.isfile(path):
             raise FileNotFoundError(f'class-embedding file not found: '
                                     f'{path!r}')
+        if osp.getsize(path) == 0:
+            raise ValueError(f'class-embedding file {path!r} is empty '
+                             '(0 bytes)')
         if not zipfile.is_zipfile(path):
             with open(path, 'rb') as f:
                 head = f.read(6)
@@ -292,7 +303,12 @@ class ClassEmbeddings:
             raise ValueError(f'{path!r} has format version {version}; this '
                              f'code reads up to {FILE_VERSION}')
         try:
+            meta = json.loads(str(data['meta']))
+        except ValueError as e:
+            raise ValueError(f'{path!r}: its meta entry is not JSON '
+                             f'({e})') from None
+        try:
             return cls([str(n) for n in data['names']], data['vectors'],
-                       json.loads(str(data['meta'])))
+                       meta)
         except (ValueError, TypeError) as e:
             raise ValueError(f'{path!r}: {e}') from None
