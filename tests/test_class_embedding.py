@@ -30,7 +30,10 @@ def test_builds_and_reorders_by_dataset_name(voc_file):
     for i, name in enumerate(VOC):
         assert torch.equal(out[i], torch.from_numpy(
             vectors[names.index(name)]))
-    assert 'embeddings' not in model.state_dict()  # non-persistent buffer
+    # saved with the weights: checkpoints are self-contained
+    state = model.state_dict()
+    assert torch.equal(state['embeddings'], out)
+    assert state['_extra_state']['class_names'] == VOC
 
 
 def test_list_and_file_order(voc_file):
@@ -57,3 +60,14 @@ def test_errors_name_the_problem(voc_file):
     with pytest.raises(ValueError, match='PascalVOCDataset'):
         MODELS.build(dict(type='ClassEmbedding', embedding_file=path,
                           classes='PascalVOCDatset'))
+
+
+def test_npy_array_names_the_converter(voc_file, tmp_path):
+    _, _, vectors = voc_file
+    path = str(tmp_path / 'published.npy')
+    np.save(path, vectors)
+    with pytest.raises(ValueError) as e:
+        MODELS.build(dict(type='ClassEmbedding', embedding_file=path,
+                          classes='PascalVOCDataset', dim=4))
+    assert path in str(e.value)
+    assert 'tools/convert_class_embeddings.py' in str(e.value)

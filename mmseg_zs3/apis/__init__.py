@@ -4,6 +4,8 @@ from .checks import (ConfigCheckError, check_checkpoint_num_classes,
                      check_config_types, check_data_paths,
                      expected_num_classes_from_config,
                      expected_num_classes_from_model)
+from .inference import (MMSegInferencer, inference_model,  # noqa: F401
+                        init_model, show_result_pyplot)
 from .runner_cfg import load_config
 from .test import setup_test_cfg, test
 from .train import build_runner, setup_train_cfg, train
