@@ -110,9 +110,13 @@ def test_ignore_policy(voc_root):
     labels = _labels_of_all_samples(ds)
     assert not labels & {10, 14}
     assert {0, 2, 15, 18, 255} <= labels
-    # The guard sits right after LoadAnnotations, before any augmentation.
-    names = [type(t).__name__ for t in ds.dataset.pipeline.transforms]
-    assert names[1:3] == ['LoadAnnotations', 'MapUnseenToIgnore']
+    # The label check and the guard sit right after LoadAnnotations, before
+    # any augmentation; the check has the dataset's class count.
+    transforms = ds.dataset.pipeline.transforms
+    names = [type(t).__name__ for t in transforms]
+    assert names[1:4] == ['LoadAnnotations', 'CheckSegMap',
+                          'MapUnseenToIgnore']
+    assert transforms[2].num_classes == 21
 
 
 def test_concat_dataset_voc12aug_layout(tmp_path):

@@ -49,7 +49,10 @@ _NESTED_REGISTRY = {
     'init_cfg': 'WEIGHT_INITIALIZERS',
 }
 
-CLASSIFIER_KEY_SUFFIXES = ('conv_seg.weight', )
+# The checkpoint checks live in mmseg_zs3.utils (the hooks use them too).
+from mmseg_zs3.utils.checkpoint_checks import (  # noqa: E402,F401
+    CLASSIFIER_KEY_SUFFIXES, check_checkpoint_num_classes,
+    expected_num_classes_from_config, expected_num_classes_from_model)
 
 
 class ConfigCheckError(ValueError):
@@ -209,79 +212,3 @@ def check_data_paths(
                         f'`{key}.dataset.{field}` points to {path!r}, which '
                         f'does not exist (data_root={data_root!r}, '
                         f'{field}={prefix!r}).')
-
-
-def _state_dict(checkpoint: Mapping) -> Mapping:
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    return {
-        (k[len('module.'):] if k.startswith('module.') else k): v
-        for k, v in state_dict.items()
-    }
-
-
-def check_checkpoint_num_classes(
-        checkpoint: Mapping,
-        expected: Mapping[str, int],
-        source: str = 'the checkpoint',
-        key_suffixes: Sequence[str] = CLASSIFIER_KEY_SUFFIXES) -> None:
-    """Check the classifier size of ``checkpoint`` against the model's.
-
-    Args:
-        checkpoint (Mapping): A loaded checkpoint (with or without
-            ``state_dict``) or a state dict.
-        expected (Mapping[str, int]): The class count that the model expects
-            for each classifier weight key, e.g.
-            ``{'decode_head.conv_seg.weight': 17}``.
-        source (str): How to name the checkpoint in the error (its path).
-            Defaults to 'the checkpoint'.
-        key_suffixes (Sequence[str]): Suffixes of the classifier weight keys.
-            Defaults to ``('conv_seg.weight',)``.
-
-    Raises:
-        ValueError: Naming both class counts and the key, when they differ.
-    """
-    state_dict = _state_dict(checkpoint)
-    for key, value in state_dict.items():
-        if not key.endswith(tuple(key_suffixes)) or key not in expected:
-            continue
-        found = int(value.shape[0])
-        if found != int(expected[key]):
-            raise ValueError(
-                f'{source} was trained for {found} classes '
-                f'(`{key}` has {found} outputs), but the config builds a '
-                f'model with {expected[key]} classes. Use a checkpoint '
-                'trained with this config\'s classes, or set the head\'s '
-                f'`num_classes` to {found}.')
-
-
-def expected_num_classes_from_model(
-        model,
-        key_suffixes: Sequence[str] = CLASSIFIER_KEY_SUFFIXES
-) -> Dict[str, int]:
-    """Classifier weight keys of ``model`` and their class counts."""
-    return {
-        key: int(value.shape[0])
-        for key, value in model.state_dict().items()
-        if key.endswith(tuple(key_suffixes))
-    }
-
-
-def expected_num_classes_from_config(model_cfg: Mapping) -> Dict[str, int]:
-    """Classifier weight keys of the model of ``model_cfg`` and class counts.
-
-    Reads ``num_classes`` (or ``out_channels``, as mmseg's heads do for binary
-    sigmoid segmentation) of ``decode_head`` and ``auxiliary_head``.
-    """
-    expected = {}
-    for head_name in ('decode_head', 'auxiliary_head'):
-        heads = model_cfg.get(head_name)
-        if not heads:
-            continue
-        is_list = isinstance(heads, (list, tuple))
-        for i, head in enumerate(heads if is_list else [heads]):
-            if 'num_classes' not in head:
-                continue
-            prefix = f'{head_name}.{i}' if is_list else head_name
-            expected[f'{prefix}.conv_seg.weight'] = head.get(
-                'out_channels', head['num_classes'])
-    return expected

@@ -18,10 +18,13 @@ from mmengine.utils import track_iter_progress
 from mmseg.registry import DATASETS
 from ..splits import SplitSpec, ZeroShotSplit, build_split
 from ..fileio import atomic_open
-from .transforms import MapUnseenToIgnore
+from .transforms import CheckSegMap, MapUnseenToIgnore
 
 POLICIES = ('drop_image', 'ignore')
 CACHE_VERSION = 1
+# Names of a class 0 that is a real class, which `reduce_zero_label=True`
+# (label 0 = unlabelled) contradicts; checked against the label values.
+BACKGROUND_NAMES = ('background', '_background_', 'bg')
 
 
 @DATASETS.register_module()
@@ -47,9 +50,18 @@ class SeenOnlyDataset:
     - ``'ignore'`` (SPNet, CaGNet, ZegCLIP): images are kept and unseen
       pixels become the ignore index.
 
-    In both policies a :class:`MapUnseenToIgnore` transform is inserted right
-    after every ``LoadAnnotations`` of the inner pipelines, before any
-    augmentation (so after the ``reduce_zero_label`` shift).
+    In both policies a :class:`CheckSegMap` (label values, size and channels
+    of each label map, with the dataset's class count) and a
+    :class:`MapUnseenToIgnore` transform are inserted right after every
+    ``LoadAnnotations`` of the inner pipelines, before any augmentation (so
+    after the ``reduce_zero_label`` shift).
+
+    ``reduce_zero_label=True`` on a dataset whose class 0 is a background
+    class (named in ``BACKGROUND_NAMES``) is checked against the label
+    values: when no training annotation holds the value of the last class
+    after the shift, the files already hold class indices with 0 =
+    background, and the shift would move every class by one, unseen ones
+    included (they would leak into seen-only training): refused.
 
     Args:
         dataset (dict | BaseDataset): The inner training dataset or its
@@ -65,7 +77,9 @@ class SeenOnlyDataset:
 
     Raises:
         ValueError: On an unknown policy, an unknown class name, a relabelled
-            inner dataset, an unreadable annotation, or an empty training set.
+            inner dataset, a ``CheckSegMap`` for another class count, an
+            unreadable annotation, ``reduce_zero_label=True`` on annotations
+            whose 0 is the background class, or an empty training set.
         FileNotFoundError: If an annotation file is missing.
     """
 
@@ -100,14 +114,19 @@ class SeenOnlyDataset:
         self.split: ZeroShotSplit = build_split(
             split, dataset.metainfo['classes'])
         self._check_annotations()
-        self._insert_unseen_guard()
+        self._insert_label_checks()
 
         num_total = len(self._samples)
-        if policy == 'drop_image' and self.split.unseen_indices:
+        self.cache_dir = cache_dir
+        presence = None
+        if self._reduce_zero_label_suspects() or (
+                policy == 'drop_image' and self.split.unseen_indices):
             self.cache_dir = cache_dir or self._default_cache_dir()
-            keep = self._images_without_unseen()
+            presence = self._presence()
+            self._check_reduce_zero_label(presence)
+        if policy == 'drop_image' and self.split.unseen_indices:
+            keep = self._images_without_unseen(presence)
         else:
-            self.cache_dir = cache_dir
             keep = np.ones(num_total, dtype=bool)
         self._kept = self._samples[keep]
         self.num_dropped = int(num_total - keep.sum())
@@ -215,9 +234,12 @@ class SeenOnlyDataset:
                 f'SeenOnlyDataset: annotation file {missing[0]!r} does not '
                 f'exist{more}.')
 
-    def _insert_unseen_guard(self) -> None:
-        """Insert ``MapUnseenToIgnore`` after every ``LoadAnnotations``."""
+    def _insert_label_checks(self) -> None:
+        """Insert ``CheckSegMap`` and ``MapUnseenToIgnore`` after every
+        ``LoadAnnotations``, in this order (a ``CheckSegMap`` already there
+        is kept if it has the dataset's class count)."""
         on_unseen = 'raise' if self.policy == 'drop_image' else 'ignore'
+        num_classes = len(self.split.classes)
         for ds in self._leaves:
             transforms = ds.pipeline.transforms
             positions = [
@@ -229,16 +251,74 @@ class SeenOnlyDataset:
                     'SeenOnlyDataset: the training pipeline has no '
                     'LoadAnnotations, so unseen labels cannot be hidden: '
                     f'{[type(t).__name__ for t in transforms]}.')
+            ignore_index = getattr(ds, 'ignore_index', 255)
             guard = MapUnseenToIgnore(
                 self.split.unseen_indices,
-                ignore_index=getattr(ds, 'ignore_index', 255),
+                ignore_index=ignore_index,
                 on_unseen=on_unseen)
             for i in reversed(positions):
                 nxt = transforms[i + 1] if i + 1 < len(transforms) else None
-                if isinstance(nxt, MapUnseenToIgnore):
-                    transforms[i + 1] = guard
+                if isinstance(nxt, CheckSegMap):
+                    if nxt.num_classes != num_classes:
+                        raise ValueError(
+                            f'SeenOnlyDataset: the pipeline of '
+                            f'{type(ds).__name__} has {nxt!r}, but the '
+                            f'dataset has {num_classes} classes; set its '
+                            f'num_classes to {num_classes}.')
                 else:
-                    transforms.insert(i + 1, guard)
+                    transforms.insert(
+                        i + 1, CheckSegMap(num_classes, ignore_index))
+                nxt = transforms[i + 2] if i + 2 < len(transforms) else None
+                if isinstance(nxt, MapUnseenToIgnore):
+                    transforms[i + 2] = guard
+                else:
+                    transforms.insert(i + 2, guard)
+
+    # ------------------------------------------------------------------
+    # reduce_zero_label on annotations whose 0 is the background class
+    def _reduce_zero_label_suspects(self) -> List[BaseDataset]:
+        """Leaves with ``reduce_zero_label=True`` and a background class 0."""
+        return [
+            leaf for leaf in self._leaves
+            if getattr(leaf, 'reduce_zero_label', False) and str(
+                leaf.metainfo['classes'][0]).strip().lower() in
+            BACKGROUND_NAMES
+        ]
+
+    def _check_reduce_zero_label(self, presence: Dict[str, List[int]]
+                                 ) -> None:
+        """Refuse ``reduce_zero_label=True`` that the label values belie.
+
+        With ``reduce_zero_label=True`` the file value ``v`` is class
+        ``v - 1``, so the last class needs the value ``len(classes)``. If no
+        annotation of a leaf holds it while class 0 is named background, the
+        files hold class indices already.
+
+        Raises:
+            ValueError: Naming the dataset, the values found and the fix.
+        """
+        for leaf in self._reduce_zero_label_suspects():
+            classes = leaf.metainfo['classes']
+            values = set()
+            for i in range(len(leaf)):
+                path = osp.abspath(leaf.get_data_info(i)['seg_map_path'])
+                values.update(presence[path])
+            values.discard(getattr(leaf, 'ignore_index', 255))
+            if len(classes) in values:
+                continue
+            found = sorted(values)
+            raise ValueError(
+                f'SeenOnlyDataset: {type(leaf).__name__} has '
+                'reduce_zero_label=True, which makes the file value 0 '
+                '"unlabelled" and the value v class v-1, but its class 0 is '
+                f'{classes[0]!r} and none of its {len(leaf)} training '
+                f'annotations holds the value {len(classes)} that the last '
+                f'class ({classes[-1]!r}) would need: the files hold the '
+                f'values {found[:20]}{"..." if len(found) > 20 else ""}, '
+                f'i.e. class indices already, with 0 = {classes[0]!r}. The '
+                'shift would move every class by one (and hide unseen '
+                'classes from the seen-only filter). Set '
+                'reduce_zero_label=False.')
 
     # ------------------------------------------------------------------
     # drop_image: class presence, scanned once and cached
@@ -254,8 +334,8 @@ class SeenOnlyDataset:
                     for _, i in self._infos()}
         return osp.join(osp.commonpath(sorted(dirs)), '.zs3_cache')
 
-    def _images_without_unseen(self) -> np.ndarray:
-        """Whether each sample is free of unseen classes."""
+    def _presence(self) -> Dict[str, List[int]]:
+        """The raw label values of every annotation (rank 0 scans first)."""
         rank, world_size = get_dist_info()
         if rank == 0:
             presence = self._load_or_scan_presence()
@@ -263,6 +343,11 @@ class SeenOnlyDataset:
             barrier()
         if rank != 0:
             presence = self._load_or_scan_presence()
+        return presence
+
+    def _images_without_unseen(self, presence: Dict[str, List[int]]
+                               ) -> np.ndarray:
+        """Whether each sample is free of unseen classes."""
         unseen = np.zeros(256, dtype=bool)
         unseen[list(self.split.unseen_indices)] = True
         keep = np.ones(len(self._samples), dtype=bool)

@@ -37,6 +37,16 @@ class ZS3ShapesDataset(BaseSegDataset):
     is made of real words whose meaning determines its appearance, so an
     unseen combination (e.g. "red circle") can be reached through the word
     vectors of "red" and "circle", which both occur in seen classes.
+
+    Args:
+        img_suffix (str): Defaults to '.png'.
+        seg_map_suffix (str): Defaults to '.png'.
+        reduce_zero_label (bool): Must stay False: the label value 0 is the
+            class 'background', not "unlabelled". Defaults to False.
+        **kwargs: Arguments of ``BaseSegDataset``.
+
+    Raises:
+        ValueError: If ``reduce_zero_label`` is True.
     """
     METAINFO = dict(classes=SHAPES_CLASSES, palette=SHAPES_PALETTE)
 
@@ -45,6 +55,14 @@ class ZS3ShapesDataset(BaseSegDataset):
                  seg_map_suffix='.png',
                  reduce_zero_label=False,
                  **kwargs) -> None:
+        if reduce_zero_label:
+            raise ValueError(
+                'ZS3ShapesDataset: reduce_zero_label=True would turn the '
+                "class 'background' (label 0) into ignored pixels and move "
+                'every other class down by one (unseen classes included, '
+                'which would then pass the seen-only filter). The shapes '
+                'labels are class indices with 0 = background: leave '
+                'reduce_zero_label=False.')
         super().__init__(
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,

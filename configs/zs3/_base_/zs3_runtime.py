@@ -1,10 +1,17 @@
 # mmseg's default runtime, plus the plugin and its two runtime hooks:
-# CheckpointClassCountHook refuses a checkpoint trained for another class
-# count (instead of mmengine's size-mismatch warning), and
+# CheckpointClassCountHook refuses a checkpoint trained for other classes in
+# tests and --resume (instead of mmengine's size-mismatch warning) and, to
+# fine-tune from it with load_from, re-initialises its classifier, and
 # RNGStateCheckpointHook makes `--resume` reproduce an uninterrupted run.
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 custom_hooks = [
     dict(type='CheckpointClassCountHook'),
+    # a checkpoint lacking weights the run needs (stage 1 for stage 2, ...)
+    dict(type='CheckpointKindHook'),
+    # model and datasets agree on the classes
+    dict(type='ClassListCheckHook'),
+    # stop at the first NaN/inf loss, naming the iteration
+    dict(type='CheckInvalidLossHook'),
     dict(type='RNGStateCheckpointHook'),
 ]

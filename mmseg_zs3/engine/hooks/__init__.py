@@ -1,3 +1,6 @@
 """Registered components; importing this module registers them."""
+from .check_invalid_loss_hook import CheckInvalidLossHook  # noqa: F401
 from .checkpoint_check_hook import CheckpointClassCountHook  # noqa: F401
+from .checkpoint_kind_hook import CheckpointKindHook  # noqa: F401
+from .class_list_check_hook import ClassListCheckHook  # noqa: F401
 from .rng_state_hook import RNGStateCheckpointHook  # noqa: F401

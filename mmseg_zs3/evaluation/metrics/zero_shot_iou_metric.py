@@ -44,6 +44,12 @@ class ZeroShotIoUMetric(IoUMetric):
     per-class table has a seen/unseen column. With an empty unseen set only
     the overall and seen numbers are reported (no unseen keys, no ``hIoU``).
 
+    Unlike mmseg's ``IoUMetric``, which drops them from the scores without a
+    word, a predicted class id or a label value outside the dataset's
+    classes (other than ``ignore_index``), a prediction of another size than
+    its label map, and ground truth that is all ``ignore_index`` (every
+    metric NaN) are errors that say which file and value.
+
     Args:
         split (dict | ZeroShotSplit): The split, e.g.
             ``dict(name='zs3_voc', k=2)``, resolved against
@@ -101,6 +107,7 @@ class ZeroShotIoUMetric(IoUMetric):
             data_batch (dict): A batch of data from the dataloader.
             data_samples (Sequence[dict]): A batch of outputs from the model.
         """
+        self._check_samples(data_samples)
         num_before = len(self.results)
         super().process(data_batch, data_samples)
         if not self.vanilla_zsl or self.format_only:
@@ -126,6 +133,46 @@ class ZeroShotIoUMetric(IoUMetric):
                                              self.ignore_index)
             index = num_before + n
             self.results[index] = tuple(self.results[index]) + tuple(areas)
+
+    def _check_samples(self, data_samples: Sequence[dict]) -> None:
+        """Refuse ids that ``IoUMetric`` would silently leave out.
+
+        Raises:
+            ValueError: Naming the image or label file: a predicted class id
+                or a label value that is no class of the dataset, or a
+                prediction of another size than its label map.
+        """
+        num_classes = len(self.dataset_meta['classes'])
+        for sample in data_samples:
+            pred = sample['pred_sem_seg']['data']
+            if pred.numel() and int(pred.max()) >= num_classes:
+                raise ValueError(
+                    f'ZeroShotIoUMetric: the model predicts class id '
+                    f'{int(pred.max())} for {sample.get("img_path")!r}, but '
+                    f'the dataset has {num_classes} classes (ids 0..'
+                    f'{num_classes - 1}): the model was built for another '
+                    'class list; its extra classes would be left out of the '
+                    'scores.')
+            if self.format_only:
+                continue
+            label = sample['gt_sem_seg']['data']
+            path = sample.get('seg_map_path', sample.get('img_path'))
+            if label.shape[-2:] != pred.shape[-2:]:
+                raise ValueError(
+                    f'ZeroShotIoUMetric: the label map {path!r} is '
+                    f'{tuple(label.shape[-2:])} (H, W) but the prediction '
+                    f'is {tuple(pred.shape[-2:])}: a label map must have '
+                    'the size of its image.')
+            bad = (label >= num_classes) & (label != self.ignore_index)
+            if bad.any():
+                values = sorted(set(label[bad].tolist()))
+                raise ValueError(
+                    f'ZeroShotIoUMetric: the label map {path!r} holds the '
+                    f'value(s) {values[:8]} in {int(bad.sum())} pixels, but '
+                    f'the dataset has {num_classes} classes (labels 0..'
+                    f'{num_classes - 1}) and ignore_index '
+                    f'{self.ignore_index}; these pixels would be left out of '
+                    'the scores. Fix the label file or the class list.')
 
     def _nan(self, values: np.ndarray) -> np.ndarray:
         if self.nan_policy == 'zero':
@@ -154,8 +201,19 @@ class ZeroShotIoUMetric(IoUMetric):
         logger: MMLogger = MMLogger.get_current_instance()
         if self.format_only:
             return super().compute_metrics(results)
+        if not results:
+            raise ValueError('ZeroShotIoUMetric: no image was evaluated (the '
+                             'dataset is empty).')
         columns = tuple(zip(*results))
         area = [sum(c).double() for c in columns]
+        if float(area[3].sum()) == 0:
+            raise ValueError(
+                f'ZeroShotIoUMetric: no pixel to score: the ground truth of '
+                f'all {len(results)} evaluated images is ignore_index='
+                f'{self.ignore_index}, so every metric would be NaN. Check '
+                'the label files (and reduce_zero_label, which turns the '
+                'label 0 into ignore_index); for images without labels, set '
+                'format_only=True.')
         ret = self.total_area_to_metrics(area[0], area[1], area[2], area[3],
                                          self.metrics, None, self.beta)
         split = self.split

@@ -6,6 +6,9 @@
 # has no 2-D blur), pad (image 0, label 255), total batch 16.
 # Validation: VOC 2012 val (1449), short side resized to 513, single scale
 # (mmseg scores at the original resolution), ZeroShotIoUMetric.
+# CheckSegMap (after LoadAnnotations) refuses, naming the file, a label value
+# that is no class (255 is ignored), a label map of another size than its
+# image, or one with 3 channels.
 # Set the split's k in the config that inherits this file.
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 _base_ = ['mmseg::_base_/datasets/pascal_voc12_aug.py']
@@ -15,6 +18,7 @@ zs3_split = dict(name='zs3_voc', k=None)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap', num_classes=21),
     dict(
         type='RandomResize',
         scale=(2048, 312),
@@ -31,6 +35,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 513), keep_ratio=True),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap', num_classes=21),
     dict(type='PackSegInputs')
 ]
 dataset_train = dict(

@@ -21,5 +21,7 @@ model = dict(
         c1_in_channels=16,
         c1_channels=16,
         num_classes=17,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+        # mmseg's loss, with class weights that also work with ignored pixels
+        loss_decode=dict(type='IgnoreAwareCrossEntropyLoss')),
     auxiliary_head=None)

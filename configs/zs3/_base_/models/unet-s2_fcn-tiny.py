@@ -50,9 +50,13 @@ model = dict(
         align_corners=False,
         # background covers ~85% of the pixels: weighted 0.2 so that the
         # shape cues of the objects are learnt within the short CPU schedule
-        # (without it the 16-class oracle collapses to one class per colour)
+        # (without it the 16-class oracle collapses to one class per colour).
+        # IgnoreAwareCrossEntropyLoss is mmseg's loss whose class weights
+        # also work with ignored pixels (255; e.g. unseen classes under
+        # SeenOnlyDataset's policy='ignore'), where mmseg 1.2.2's raises
+        # `IndexError: index 255`.
         loss_decode=dict(
-            type='CrossEntropyLoss',
+            type='IgnoreAwareCrossEntropyLoss',
             use_sigmoid=False,
             loss_weight=1.0,
             class_weight=[0.2] + [1.0] * 16)),

@@ -18,6 +18,9 @@
 #   These weights have seen the unseen classes: results are not strictly
 #   zero-shot until a class-filtered backbone is loaded here.
 # - No auxiliary FCN head (mmseg's default adds one; the official has none).
+# - The loss is mmseg's cross-entropy as IgnoreAwareCrossEntropyLoss, whose
+#   `class_weight` also works with ignored pixels (VOC borders, unseen classes
+#   under policy='ignore'); mmseg 1.2.2's raises `IndexError: index 255`.
 _base_ = ['mmseg::_base_/models/deeplabv3plus_r50-d8.py']
 model = dict(
     pretrained='open-mmlab://resnet101_v1c',
@@ -31,5 +34,6 @@ model = dict(
     decode_head=dict(
         channels=256,
         dilations=(1, 6, 12, 18),
-        dropout_ratio=0.1),
+        dropout_ratio=0.1,
+        loss_decode=dict(type='IgnoreAwareCrossEntropyLoss')),
     auxiliary_head=None)
