@@ -43,6 +43,15 @@ def test_fresh_process_imports_mmseg_and_ops():
                 assert 'full mmcv' in str(e), str(e)
             else:
                 raise AssertionError('sigmoid_focal_loss ran under mmcv-lite')
+        # Checkpoints: the builtin getattr is not on torch's allow-list, and
+        # mmengine's local loader is the one that names refused files.
+        from mmengine.runner.checkpoint import CheckpointLoader
+        from mmseg_zs3.compat import history_buffer_getattr, load_from_local
+        safe = torch.serialization.get_safe_globals()
+        assert getattr not in safe, safe
+        assert (history_buffer_getattr, 'builtins.getattr') in safe, safe
+        assert CheckpointLoader._get_checkpoint_loader('a.pth') is \
+            load_from_local
         print('OK')
         """)
     assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stderr[-3000:]
