@@ -1,5 +1,6 @@
-"""Every config under configs/zs3/ loads, names registered types only, and
-builds its model (no weights loaded), so a missing registration fails CI.
+"""Every config under configs/zs3/ loads, names registered types only, has
+only keys its loops, dataloaders and model components take, and builds its
+model (no weights loaded), so a missing registration fails CI.
 
 Configs whose models read a class-embedding file (``ClassEmbedding``: the
 ZS3Net stage-2 and DeViSE configs) get, in place of the file, a temporary one
@@ -23,6 +24,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmseg_zs3.apis import check_config_types
+from mmseg_zs3.apis.checks import check_config_keys
 from mmseg_zs3.embeddings import ClassEmbeddings, resolve_class_names
 
 CONFIGS = sorted(
@@ -124,6 +126,10 @@ def test_configs_found():
 def test_config_builds_model(config, tmp_path):
     cfg = Config.fromfile(config)
     check_config_types(cfg)
+    # no false alarm of the key check that tools/train.py and test.py run:
+    # every key of the loops, dataloaders and model is one that its class
+    # takes
+    check_config_keys(cfg)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     from mmseg.registry import MODELS
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \

@@ -6,6 +6,7 @@ import os
 from mmengine.config import DictAction
 
 from mmseg_zs3.apis import test
+from mmseg_zs3.apis.cli_types import non_negative_float, positive_int
 
 
 def parse_args(argv=None):
@@ -21,18 +22,25 @@ def parse_args(argv=None):
         type=str,
         help='the dir to save the predicted label maps (PNG) to')
     parser.add_argument(
-        '--show', action='store_true', help='show prediction results')
+        '--show',
+        action='store_true',
+        help='show prediction results in a window (needs a display; with '
+        '--show-dir they are saved as well)')
     parser.add_argument(
         '--show-dir',
         help='the dir to save painted predictions to (in '
         'SHOW_DIR/vis_data/vis_image/)')
     parser.add_argument(
         '--show-interval',
-        type=int,
+        type=positive_int,
         default=1,
-        help='draw every n-th test batch (mmseg draws every 50th)')
+        help='draw every n-th test batch (mmseg draws every 50th; default: '
+        '%(default)s)')
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time',
+        type=non_negative_float,
+        default=2,
+        help='seconds each shown prediction stays (default: %(default)s)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -1,6 +1,7 @@
 """The CPU demo: the whole ZS3Net pipeline on generated shapes."""
 import copy
 import json
+import numbers
 import os
 import os.path as osp
 import time
@@ -16,6 +17,8 @@ from mmengine.runner import Runner
 
 from mmseg_zs3.datasets import generate_shapes_dataset
 from mmseg_zs3.fileio import atomic_open
+
+from .checks import check_work_dir
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'zs3', 'shapes')
@@ -36,6 +39,138 @@ EMBEDDING_NAME = 'class_embeddings_glove-6B-50d.npz'
 # the U-Net of configs/zs3/_base_/models/unet-s2_fcn-tiny.py: a stride-2
 # first stage and 3 downsamplings
 IMAGE_SIZE_MULTIPLE = 16
+# the demo's parameters that meta.json of the shapes dataset records
+DATA_PARAMS = ('num_train', 'num_val', 'num_calib', 'image_size', 'seed')
+
+
+def _flag(name: str) -> str:
+    return '--' + name.replace('_', '-')
+
+
+def image_size_arg(text: str) -> int:
+    """argparse type of ``--image-size``: a positive multiple of
+    ``IMAGE_SIZE_MULTIPLE``.
+
+    Args:
+        text (str): The command-line value.
+
+    Returns:
+        int: The image size.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not such a number.
+    """
+    import argparse
+    try:
+        size = int(text)
+    except ValueError:
+        size = None
+    if size is None or size <= 0 or size % IMAGE_SIZE_MULTIPLE:
+        raise argparse.ArgumentTypeError(
+            f'invalid value {text!r}: the demo U-Net downsamples by '
+            f'{IMAGE_SIZE_MULTIPLE}; expected a positive multiple of '
+            f'{IMAGE_SIZE_MULTIPLE} (e.g. 64)')
+    return size
+
+
+def check_demo_args(work_dir: str, data_root: str, seed: int,
+                    num_train: int, num_val: int, num_calib: int,
+                    image_size: int, stage1_iters: int, stage2_epochs: int,
+                    num_workers: int, max_seen_drop: float,
+                    rows: Sequence[str], num_figure_images: int) -> None:
+    """Check the arguments of :func:`run_demo` before any work is done.
+
+    Each would otherwise fail minutes later (``stage2_epochs=0`` once stage
+    1 has trained, ``num_workers=-1`` in torch's DataLoader, ``num_train=0``
+    inside mmengine) or, worse, report an untrained model
+    (``stage1_iters=0``).
+
+    Raises:
+        ValueError: Naming the argument (and its command-line flag), the
+            value and what is expected.
+        NotADirectoryError: If ``work_dir`` or ``data_root`` is a file.
+        PermissionError: If either cannot be written.
+        FileExistsError: If ``data_root`` holds a shapes dataset generated
+            with other parameters, or files that are not one.
+    """
+    if (isinstance(image_size, bool)
+            or not isinstance(image_size, numbers.Integral)
+            or image_size <= 0 or image_size % IMAGE_SIZE_MULTIPLE):
+        raise ValueError(
+            f'image_size={image_size}; the demo U-Net downsamples by '
+            f'{IMAGE_SIZE_MULTIPLE}: expected a positive multiple of '
+            f'{IMAGE_SIZE_MULTIPLE} (e.g. 64)')
+    counts = dict(
+        num_train=(num_train, 1, 'training images to generate'),
+        num_val=(num_val, 1, 'validation images to generate'),
+        num_calib=(num_calib, 1, 'calibration images to generate'),
+        stage1_iters=(stage1_iters, 1, 'stage-1 training iterations'),
+        stage2_epochs=(stage2_epochs, 1, 'stage-2 training epochs'),
+        num_workers=(num_workers, 0, 'dataloader worker processes'),
+        seed=(seed, 0, 'the random seed'),
+        num_figure_images=(num_figure_images, 1,
+                           'validation images in the figure'))
+    for name, (value, minimum, what) in counts.items():
+        if (isinstance(value, bool)
+                or not isinstance(value, numbers.Integral)
+                or value < minimum):
+            raise ValueError(
+                f'{name}={value!r} ({_flag(name)}): expected an integer >= '
+                f'{minimum} ({what})')
+    if not (isinstance(max_seen_drop, numbers.Real)
+            and 0 <= max_seen_drop < float('inf')):
+        raise ValueError(f'max_seen_drop={max_seen_drop!r}: expected a '
+                         'finite number >= 0 (mIoU points)')
+    unknown = [r for r in rows if r not in CONFIGS]
+    if unknown or not rows:
+        raise ValueError(f'rows={list(rows)!r}: expected names from '
+                         f'{list(CONFIGS)}')
+    if 'zs3net' in rows and 'seen_only' not in rows[:list(rows).index(
+            'zs3net')]:
+        stage1 = osp.join(work_dir, 'seen_only', f'iter_{stage1_iters}.pth')
+        if not osp.isfile(stage1):
+            raise ValueError(
+                f'rows={list(rows)!r}: ZS3Net starts from the stage-1 '
+                f'checkpoint {stage1!r}, which does not exist; put '
+                "'seen_only' before 'zs3net'")
+    check_work_dir(work_dir, '--work-dir')
+    check_work_dir(data_root, '--data-root')
+    _check_data_root(
+        data_root,
+        dict(num_train=num_train, num_val=num_val, num_calib=num_calib,
+             image_size=image_size, seed=seed))
+
+
+def _check_data_root(data_root: str, params: Dict[str, int]) -> None:
+    """Refuse a ``data_root`` that the demo would not reuse as it is.
+
+    The demo writes the shapes dataset there unless one with the same
+    parameters exists, and never replaces another one (it holds the demo's
+    class embeddings as well, and may hold the user's files).
+    """
+    if not osp.isdir(data_root) or not os.listdir(data_root):
+        return
+    meta = None
+    try:
+        with open(osp.join(data_root, 'meta.json'), encoding='utf-8') as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        pass
+    if not isinstance(meta, dict):
+        raise FileExistsError(
+            f'--data-root {data_root!r} holds files but no shapes dataset '
+            '(no readable meta.json); the demo never writes into such a '
+            'folder. Pass another --data-root.')
+    differ = [
+        f'{_flag(k)} {meta.get(k)!r} (this run: {v!r})'
+        for k, v in params.items() if meta.get(k) != v
+    ]
+    if differ:
+        raise FileExistsError(
+            f'--data-root {data_root!r} holds a shapes dataset generated '
+            f'with other parameters: {", ".join(differ)}. The demo does not '
+            'replace it: rerun with those values, pass another --data-root, '
+            'or remove that folder yourself if you no longer need it.')
 
 
 class _Progress(Hook):
@@ -92,11 +227,13 @@ def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
     cfg.val_evaluator = None
     cfg.default_hooks.logger.interval = 10**6
     if name == 'zs3net':
+        # the schedule keeps its end relative to the training's (the config
+        # ends PolyLR one epoch after training, so the last epoch trains)
+        for s in cfg.param_scheduler:
+            s.end += stage2_epochs - cfg.train_cfg.max_epochs
         cfg.train_cfg.max_epochs = stage2_epochs
         cfg.train_cfg.val_interval = stage2_epochs
         cfg.default_hooks.checkpoint.interval = stage2_epochs
-        for s in cfg.param_scheduler:
-            s.end = stage2_epochs
         cfg.load_from = osp.join(work_dir, 'seen_only',
                                  f'iter_{stage1_iters}.pth')
     else:
@@ -245,28 +382,51 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     parameters), builds the class embeddings from the packaged GloVe vectors,
     trains every row through the configs under ``configs/zs3/shapes/`` with
     mmengine's Runner, evaluates on ``val``, and chooses the calibration of
-    ZS3Net on the held-out seen-only ``calib`` images.
+    ZS3Net on the held-out seen-only ``calib`` images. Every argument is
+    checked first (:func:`check_demo_args`).
+
+    Args:
+        work_dir (str): Where the runs, summaries and figures go. Defaults
+            to 'work_dirs/demo'.
+        data_root (str): Where the shapes dataset is generated (or reused).
+            Defaults to 'data/zs3_shapes'.
+        seed (int): Seed of the data and of training. Defaults to 0.
+        num_train (int): Training images. Defaults to 2400.
+        num_val (int): Validation images. Defaults to 300.
+        num_calib (int): Held-out seen-only images. Defaults to 150.
+        image_size (int): Image side, a multiple of 16. Defaults to 64.
+        stage1_iters (int): Iterations of the stage-1 rows. Defaults to 1200.
+        stage2_epochs (int): Epochs of ZS3Net's stage 2. Defaults to 10.
+        num_workers (int): Dataloader workers. Defaults to 2.
+        max_seen_drop (float): Largest drop of seen mIoU (points) that the
+            calibration may cost on ``calib``. Defaults to 2.0.
+        rows (Sequence[str]): Rows to train, keys of ``CONFIGS``; 'zs3net'
+            needs 'seen_only' before it. Defaults to all four.
+        num_figure_images (int): Validation images in the figure. Defaults
+            to 4.
 
     Returns:
         dict: One entry per row (``seen_only``, ``devise``, ``zs3net``,
         ``zs3net_calibrated``, ``oracle``), each with ``mIoU_seen``,
         ``mIoU_unseen``, ``hIoU``, ``aAcc`` (percent) and ``train_seconds``.
+
+    Raises:
+        ValueError: See :func:`check_demo_args`, which names the argument.
+        FileExistsError: If ``data_root`` holds another dataset.
     """
     from mmseg_zs3.embeddings import (build_class_embeddings,
                                       load_packaged_glove)
     from mmseg_zs3.splits import build_split
-    if image_size <= 0 or image_size % IMAGE_SIZE_MULTIPLE:
-        raise ValueError(
-            f'image_size={image_size}; the demo U-Net downsamples by '
-            f'{IMAGE_SIZE_MULTIPLE}: expected a positive multiple of '
-            f'{IMAGE_SIZE_MULTIPLE} (e.g. 64)')
+    check_demo_args(work_dir, data_root, seed, num_train, num_val, num_calib,
+                    image_size, stage1_iters, stage2_epochs, num_workers,
+                    max_seen_drop, rows, num_figure_images)
     start = time.perf_counter()
-    os.makedirs(work_dir, exist_ok=True)
     print(f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
           f'{num_calib} calib images, {image_size}px, seed {seed})',
           flush=True)
     generate_shapes_dataset(data_root, num_train, num_val, num_calib,
                             image_size, seed)
+    os.makedirs(work_dir, exist_ok=True)
     embedding_file = osp.join(data_root, EMBEDDING_NAME)
     emb = build_class_embeddings(
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2')

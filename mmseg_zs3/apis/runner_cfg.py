@@ -1,12 +1,64 @@
 """Config handling shared by :func:`train` and :func:`test`."""
 import logging
+import os
 import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .checks import check_cfg_options_keys, check_work_dir
+
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+# The environment variables that mmengine's ``init_dist`` reads for each
+# launcher (``mmengine/dist/utils.py``), and what sets them.
+LAUNCHER_ENV = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'torchrun (e.g. `torchrun --nproc_per_node=2 tools/train.py '
+                'CONFIG --launcher pytorch`)'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'slurm (`srun ... python tools/train.py CONFIG --launcher '
+              'slurm`)'),
+    'mpi': (('OMPI_COMM_WORLD_LOCAL_RANK', 'OMPI_COMM_WORLD_RANK',
+             'OMPI_COMM_WORLD_SIZE'), 'Open MPI (`mpirun -np 2 python '
+            'tools/train.py CONFIG --launcher mpi`)'),
+}
+_NUMERIC_ENV = ('RANK', 'WORLD_SIZE', 'MASTER_PORT', 'SLURM_PROCID',
+                'SLURM_NTASKS', 'OMPI_COMM_WORLD_LOCAL_RANK',
+                'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE')
+
+
+def check_launcher_env(launcher: str) -> None:
+    """Check that the environment of a distributed ``launcher`` is set.
+
+    Without it mmengine fails inside ``init_dist`` with a ``KeyError`` or
+    torch's ``environment variable RANK expected, but not set``, after the
+    config has been read and the work dir created.
+
+    Args:
+        launcher (str): One of ``LAUNCHERS``; ``'none'`` needs nothing.
+
+    Raises:
+        ValueError: Naming the launcher, the missing (or non-integer)
+            variables and what sets them.
+    """
+    if launcher not in LAUNCHER_ENV:
+        return
+    names, starter = LAUNCHER_ENV[launcher]
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise ValueError(
+            f'--launcher {launcher} needs the environment that {starter} '
+            f'sets, but {", ".join(missing)} '
+            f'{"is" if len(missing) == 1 else "are"} not set. Start the '
+            f'command through it, or use --launcher none for one process.')
+    bad = [
+        f'{n}={os.environ[n]!r}' for n in names
+        if n in _NUMERIC_ENV and not os.environ[n].strip().isdigit()
+    ]
+    if bad:
+        raise ValueError(f'--launcher {launcher}: {", ".join(bad)} should '
+                         'be a non-negative integer.')
 
 
 def load_config(config: str,
@@ -26,15 +78,28 @@ def load_config(config: str,
 
     Returns:
         Config: The config, ready for ``Runner.from_cfg``.
+
+    Raises:
+        FileNotFoundError: If ``config`` does not exist.
+        ValueError: If ``launcher`` is unknown, or a distributed launcher
+            lacks the environment its launcher sets (see
+            :func:`check_launcher_env`).
+        ConfigCheckError: If a ``--cfg-options`` key starts with a
+            top-level key that nothing reads (see
+            :func:`~mmseg_zs3.apis.checks.check_cfg_options_keys`).
+        NotADirectoryError: If the work dir is a file.
+        PermissionError: If the work dir cannot be written.
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config!r} does not exist')
     if launcher not in LAUNCHERS:
         raise ValueError(
             f'launcher {launcher!r} is not one of {list(LAUNCHERS)}')
+    check_launcher_env(launcher)
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options is not None:
+        check_cfg_options_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     # work_dir priority: CLI > config > config file name (as mmseg's tools).
     if work_dir is not None:
@@ -42,6 +107,8 @@ def load_config(config: str,
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
+    check_work_dir(cfg.work_dir,
+                   '--work-dir' if work_dir is not None else 'work_dir')
     if launcher != 'none':
         _adapt_distributed_to_cpu(cfg)
     ensure_custom_hook(cfg, 'CheckpointClassCountHook')

@@ -6,8 +6,17 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .checks import check_config_types, check_data_paths
+from .checks import check_config_keys, check_config_types, check_data_paths
 from .runner_cfg import init_cpu_process_group, load_config
+
+
+def amp_device_available() -> bool:
+    """Whether mmengine's ``AmpOptimWrapper`` can run here: it asserts a
+    CUDA, NPU, MLU or MUSA device."""
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
 
 
 def setup_train_cfg(args: Namespace) -> Config:
@@ -17,7 +26,9 @@ def setup_train_cfg(args: Namespace) -> Config:
     ``--work-dir`` overrides the config, ``--amp`` switches ``OptimWrapper``
     to ``AmpOptimWrapper`` with a dynamic loss scale, ``--resume`` resumes
     from ``load_from`` if set, else from the latest checkpoint of the work
-    dir. Then checks that every ``type`` is registered and the data exists.
+    dir. Then checks, before anything is built, that every ``type`` is
+    registered, that the loop, dataloader and model configs hold only keys
+    their classes take, and that the data exists.
 
     Args:
         args (Namespace): ``config``, ``work_dir``, ``resume``, ``amp``,
@@ -25,6 +36,15 @@ def setup_train_cfg(args: Namespace) -> Config:
 
     Returns:
         Config: The checked config.
+
+    Raises:
+        ValueError: If AMP (``--amp`` or an ``AmpOptimWrapper`` in the
+            config) is asked for where no GPU-like device is available, or
+            ``--amp`` meets another optimizer wrapper; and the errors of
+            :func:`~mmseg_zs3.apis.runner_cfg.load_config`,
+            :func:`~mmseg_zs3.apis.checks.check_config_types`,
+            :func:`~mmseg_zs3.apis.checks.check_config_keys` and
+            :func:`~mmseg_zs3.apis.checks.check_data_paths`.
     """
     cfg = load_config(args.config, args.cfg_options, args.launcher,
                       args.work_dir)
@@ -42,11 +62,23 @@ def setup_train_cfg(args: Namespace) -> Config:
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if (cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper'
+            and not amp_device_available()):
+        where = ('--amp' if args.amp else
+                 "the config's optim_wrapper.type='AmpOptimWrapper'")
+        raise ValueError(
+            f'{where} asks for automatic mixed precision, which mmengine\'s '
+            'AmpOptimWrapper runs on a CUDA, NPU, MLU or MUSA device only, '
+            'and none is available here (CPU only). Train without --amp '
+            "(optim_wrapper.type='OptimWrapper'), or on a GPU.")
     cfg.resume = bool(args.resume)
     check_config_types(cfg)
     loaders = ['train_dataloader']
+    parts = ['model', 'train_cfg', 'train_dataloader']
     if cfg.get('val_cfg') and cfg.get('val_dataloader'):
         loaders.append('val_dataloader')
+        parts += ['val_cfg', 'val_dataloader']
+    check_config_keys(cfg, parts)
     check_data_paths(cfg, loaders)
     return cfg
 

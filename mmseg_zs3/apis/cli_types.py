@@ -1,0 +1,68 @@
+"""argparse types that refuse a bad number when the command line is read.
+
+``type=int`` accepts ``--stage1-iters 0`` or ``--num-workers -1``, which then
+fail minutes later inside mmengine or torch. These types make argparse exit
+at once with ``argument --flag: invalid value -1: expected ...``.
+"""
+import argparse
+
+
+def _number(text: str, kind, minimum, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'invalid value {text!r}: expected {what}') from None
+    if value != value or value < minimum:  # value != value: NaN
+        raise argparse.ArgumentTypeError(
+            f'invalid value {text}: expected {what}')
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1.
+
+    Args:
+        text (str): The command-line value.
+
+    Returns:
+        int: The value.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not an integer >= 1.
+    """
+    return _number(text, int, 1, 'an integer >= 1')
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0.
+
+    Args:
+        text (str): The command-line value.
+
+    Returns:
+        int: The value.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not an integer >= 0.
+    """
+    return _number(text, int, 0, 'an integer >= 0')
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0.
+
+    Args:
+        text (str): The command-line value.
+
+    Returns:
+        float: The value.
+
+    Raises:
+        argparse.ArgumentTypeError: If it is not a finite number >= 0.
+    """
+    value = _number(text, float, 0., 'a number >= 0')
+    if value == float('inf'):
+        raise argparse.ArgumentTypeError(
+            f'invalid value {text}: expected a finite number >= 0')
+    return value
