@@ -360,6 +360,46 @@ def test_unseen_pixel_labels_rejected(stage2_model):
         stage2_model.loss_by_pixels(torch.randn(4, 64), labels)
 
 
+def test_pixel_batch_bad_input(stage2_model):
+    """A pixel batch is for the strict layout's loss only, with [N] labels."""
+    feats = torch.randn(5, 64)
+    with pytest.raises(ValueError, match="mode='predict'"):
+        stage2_model(feats, torch.zeros(5, dtype=torch.long), mode='predict')
+    with pytest.raises(ValueError, match=r'needs data_samples = their \[5\] '
+                       'labels, got NoneType'):
+        stage2_model(feats, None, mode='loss')
+    with pytest.raises(ValueError, match=r'\[5\] labels, got Tensor'):
+        stage2_model(feats, torch.zeros(4, dtype=torch.long), mode='loss')
+    stage2_model.unseen_layout = 'paper'
+    try:
+        with pytest.raises(ValueError, match='not pixel batches'):
+            stage2_model(feats, torch.zeros(5, dtype=torch.long), mode='loss')
+    finally:
+        stage2_model.unseen_layout = 'strict'
+
+
+def test_feature_cache_loop_refuses_frozen_train_mode(stage2_files,
+                                                      data_copies, tmp_path):
+    cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files)
+    cfg.model.frozen_mode = 'train'
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError,
+                       match=r"frozen_mode='eval' \(got 'train'\)"):
+        runner.train()
+    assert not osp.isfile(osp.join(str(tmp_path), 'zs3_feature_cache.pth'))
+
+
+def test_feature_cache_loop_needs_its_preprocessor(stage2_files, data_copies,
+                                                   tmp_path):
+    cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files)
+    cfg.model.data_preprocessor.type = 'SegDataPreProcessor'
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(
+            TypeError,
+            match=r"type='ZS3DataPreProcessor' \(got SegDataPreProcessor\)"):
+        runner.train()
+
+
 def test_feature_cache_loop_refuses_paper_layout(stage2_files, data_copies,
                                                  tmp_path):
     cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files,
@@ -371,6 +411,42 @@ def test_feature_cache_loop_refuses_paper_layout(stage2_files, data_copies,
 
 # ---------------------------------------------------------------------------
 # the feature cache
+def test_cache_pass_runs_in_the_optim_wrapper_context(
+        stage2_files, data_copies, tmp_path, monkeypatch):
+    """The frozen features of the cache are computed as ``train_step``
+    computes its forward: inside ``optim_wrapper.optim_context`` (autocast
+    with ``--amp``'s ``AmpOptimWrapper``, which needs CUDA; on CPU an
+    ``OptimWrapper`` whose context is bfloat16 autocast stands in)."""
+    from contextlib import contextmanager
+
+    from mmengine.optim import OptimWrapper
+
+    from mmseg_zs3.models.segmentors import ZS3EncoderDecoder
+
+    @contextmanager
+    def autocast_context(self, model):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            yield
+
+    calls = []
+    extract = ZS3EncoderDecoder.extract_pixels
+
+    def spy(self, data):
+        calls.append(torch.is_autocast_enabled('cpu'))
+        return extract(self, data)
+
+    monkeypatch.setattr(OptimWrapper, 'optim_context', autocast_context)
+    monkeypatch.setattr(ZS3EncoderDecoder, 'extract_pixels', spy)
+    runner = Runner.from_cfg(
+        stage2_config(data_copies['clean'], str(tmp_path), stage2_files,
+                      seen_only=False, num_images=4))
+    runner.train()
+    assert calls == [True]  # one batch of 4 images, under autocast
+    cache = runner.train_loop.cache
+    assert all(f.dtype == torch.float32 for f in cache.feats)
+    assert cache.num_images == 4
+
+
 def _class_feats(c: int, n: int, dim: int = 4, start: int = 0):
     """Features of class ``c``: column 0 is the class, column 1 a serial."""
     f = torch.zeros(n, dim)
