@@ -26,7 +26,10 @@ def setup_train_cfg(args: Namespace) -> Config:
     ``--work-dir`` overrides the config, ``--amp`` switches ``OptimWrapper``
     to ``AmpOptimWrapper`` with a dynamic loss scale, ``--resume`` resumes
     from ``load_from`` if set, else from the latest checkpoint of the work
-    dir. Then checks, before anything is built, that every ``type`` is
+    dir (in stage 2, whose ``load_from`` is the stage-1 network,
+    ``ZS3FeatureCacheTrainLoop`` resumes from the work dir's latest
+    checkpoint, or starts from ``load_from`` when there is none: see
+    ``mmseg_zs3.engine.runner.resume_from_work_dir``). Then checks, before anything is built, that every ``type`` is
     registered, that the loop, dataloader and model configs hold only keys
     their classes take, and that the data exists.
 
