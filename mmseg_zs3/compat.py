@@ -307,8 +307,42 @@ def install_checkpoint_loader() -> None:
         prefixes='', loader=load_from_local, force=True)
 
 
+def quiet_stack_warnings() -> None:
+    """Silence three warnings of the stack that no user of this plugin can
+    act on, printed by every command (``--help`` included) or every model
+    build. Exactly these messages; every other warning is untouched.
+
+    - mmcv-lite: ``mmcv.cnn.bricks.transformer`` (imported by every mmseg
+      model) warns that ``MultiScaleDeformableAttention`` needs full mmcv, an
+      op no ZS3 config uses. The module is imported here once with that
+      warning silenced (later imports are cached, so silent); ``from mmcv.ops
+      import MultiScaleDeformableAttention`` still raises, naming full mmcv
+      (:func:`install_lazy_mmcv_ops`). Nothing is done with full mmcv.
+    - setuptools < 81 (pinned: ``mmseg::`` config inheritance needs
+      ``pkg_resources``): its deprecation notice, which mmengine re-triggers
+      by reloading ``pkg_resources`` whenever it reads such a config, is
+      filtered for the process.
+    - mmseg's decode heads call mmseg's own deprecated ``build_loss``, which
+      warns at every model build: filtered for the process.
+    """
+    import warnings
+    for message in ('pkg_resources is deprecated as an API',
+                    '``build_loss`` would be deprecated soon'):
+        warnings.filterwarnings('ignore', message=message,
+                                category=UserWarning)
+    if has_compiled_mmcv_ops() or \
+            'mmcv.cnn.bricks.transformer' in sys.modules:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
+            category=UserWarning)
+        importlib.import_module('mmcv.cnn.bricks.transformer')
+
+
 def apply() -> None:
     """Apply every fix; idempotent."""
     install_lazy_mmcv_ops()
+    quiet_stack_warnings()
     allow_mmengine_checkpoint_globals()
     install_checkpoint_loader()

@@ -139,3 +139,56 @@ def test_optimizer_same_groups_one_log_line(tmp_path):
     assert groups(ours) == groups(default)
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert {i for ids, _ in groups(ours) for i in ids} == trainable
+
+
+@pytest.mark.parametrize('epochs', [1, 3])
+def test_demo_keeps_the_last_epoch_training(epochs, tmp_path):
+    # the demo shortens stage 2 to --stage2-epochs: the schedule follows
+    from mmseg_zs3.apis.demo import demo_config
+    cfg = demo_config('zs3net', str(tmp_path), str(tmp_path / 'data'),
+                      str(tmp_path / 'emb.npz'), seed=0, stage1_iters=10,
+                      stage2_epochs=epochs)
+    assert cfg.train_cfg.max_epochs == epochs
+    lrs = lr_per_step(cfg)
+    assert len(lrs) == 3 * epochs
+    assert lrs[-1][0] == pytest.approx((1 / epochs)**0.9) and lrs[-1][0] > 0
+
+
+def test_no_warning_on_help():
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools/train.py'), '--help'],
+        capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0
+    assert 'usage:' in proc.stdout
+    assert 'Warning' not in proc.stderr, proc.stderr
+
+
+def test_stack_warnings_quiet_when_building_a_stage2_model(tmp_path):
+    # the three messages that mmseg_zs3.compat silences, on a config read
+    # (pkg_resources, reloaded by mmengine) and a model build (build_loss)
+    import subprocess
+    import sys
+    emb = str(tmp_path / 'emb.npz')
+    script = f"""
+import numpy as np
+import mmseg_zs3
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from mmseg_zs3.embeddings import ClassEmbeddings, dataset_classes
+names = list(dataset_classes('ZS3ShapesDataset'))
+ClassEmbeddings(names, np.ones((len(names), 50), np.float32)).save({emb!r})
+cfg = Config.fromfile({SHAPES_STAGE2!r})
+cfg.model.class_embedding.embedding_file = {emb!r}
+init_default_scope('mmseg')
+MODELS.build(cfg.model)
+print('built')
+"""
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True,
+                          text=True, cwd=str(tmp_path))
+    assert proc.returncode == 0 and 'built' in proc.stdout, proc.stderr
+    for message in ('MultiScaleDeformableAttention', 'pkg_resources',
+                    'build_loss'):
+        assert message not in proc.stderr, proc.stderr
