@@ -314,3 +314,22 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
     assert module.source == 'checkpoint'
     assert torch.equal(module(), good['embeddings'])
     module.init_weights()  # filled: training may proceed
+
+
+def test_bad_dim_or_folder_named(tmp_path):
+    for dim in ('50', 0, -3, True, 2.5):
+        with pytest.raises(ValueError, match=f'dim={dim!r}; expected a '
+                           'positive integer'):
+            _placeholder(str(tmp_path / 'gone.npz'), dim=dim)
+    with pytest.raises(ValueError) as e:
+        _placeholder(str(tmp_path))
+    assert str(tmp_path) in str(e.value) and 'is a folder' in str(e.value)
+
+
+def test_stage1_checkpoint_without_the_file_names_both(trained, tmp_path):
+    # a checkpoint without embeddings (here stage 1's) cannot fill them
+    stage1 = osp.join(trained['root'], 'stage1.pth')
+    with pytest.raises(FileNotFoundError) as e:
+        init_model(trained['config'], stage1, device='cpu')
+    assert trained['emb'] in str(e.value)
+    assert '`class_embedding.embeddings`' in str(e.value)

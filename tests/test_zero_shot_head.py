@@ -198,6 +198,10 @@ def test_bad_config():
     with pytest.raises(ValueError, match='split'):
         MODELS.build(
             dict(type='ZeroShotDecodeHead', head=head, calibration=1.0))
+    with pytest.raises(TypeError, match="reinit_classifier='False'"):
+        MODELS.build(
+            dict(type='ZeroShotDecodeHead', head=head,
+                 reinit_classifier='False'))
     with pytest.raises(TypeError, match='BaseDecodeHead'):
         MODELS.build(
             dict(type='ZeroShotDecodeHead',

@@ -91,7 +91,8 @@ class ZeroShotDecodeHead(BaseModule):
 
     Raises:
         TypeError: ``head`` does not build a ``BaseDecodeHead`` whose
-            classifier is ``conv_seg`` and whose ``cls_seg`` is mmseg's.
+            classifier is ``conv_seg`` and whose ``cls_seg`` is mmseg's, or
+            ``reinit_classifier`` is not a bool.
         ValueError: A bad ``feature_norm`` or ``train_classes``, a split of
             another class count, or ``train_classes='seen'`` /
             ``calibration`` without a split.
@@ -115,6 +116,9 @@ class ZeroShotDecodeHead(BaseModule):
         if train_classes not in TRAIN_CLASSES:
             raise ValueError(f'train_classes={train_classes!r}; expected one '
                              f'of {TRAIN_CLASSES}')
+        if not isinstance(reinit_classifier, bool):
+            raise TypeError(f'reinit_classifier={reinit_classifier!r}; '
+                            'expected True or False')
         self.head = MODELS.build(head)
         if not isinstance(self.head, BaseDecodeHead):
             raise TypeError(f'head must build an mmseg BaseDecodeHead; '
@@ -140,7 +144,7 @@ class ZeroShotDecodeHead(BaseModule):
         self.feature_scale = float(feature_scale)
         self.train_classes = train_classes
         self.calibration = float(calibration)
-        self.reinit_classifier = bool(reinit_classifier)
+        self.reinit_classifier = reinit_classifier
 
         self.split = None
         if split is not None:

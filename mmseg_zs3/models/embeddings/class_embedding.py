@@ -64,8 +64,9 @@ class ClassEmbedding(BaseModule):
     Raises:
         FileNotFoundError: The file is missing and ``classes`` or ``dim`` is
             not given (the shape cannot be known).
-        ValueError: The file does not match ``classes`` or ``dim``, or is not
-            a class-embedding file.
+        ValueError: The file does not match ``classes`` or ``dim``, is not
+            a class-embedding file (or is a folder), or ``dim`` is not a
+            positive integer.
     """
 
     def __init__(self,
@@ -74,15 +75,22 @@ class ClassEmbedding(BaseModule):
                  dim: Optional[int] = None,
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg=init_cfg)
+        if dim is not None and (isinstance(dim, bool)
+                                or not isinstance(dim, int) or dim <= 0):
+            raise ValueError(f'dim={dim!r}; expected a positive integer (the '
+                             'embedding dimension) or None')
         self.embedding_file = embedding_file
         path = None if embedding_file is None else osp.expanduser(
             embedding_file)
+        if path is not None and osp.isdir(path):
+            raise ValueError(f'embedding_file={embedding_file!r} is a folder; '
+                             'expected a class-embedding .npz file')
         if path is not None and osp.exists(path):
             names, vectors, meta = self._read_file(path, classes, dim)
             self.source: Optional[str] = 'file'
         elif classes is not None and dim is not None:
             names = resolve_class_names(classes)
-            vectors = torch.full((len(names), int(dim)), float('nan'))
+            vectors = torch.full((len(names), dim), float('nan'))
             meta = {}
             self.source = None  # filled by a checkpoint
         else:
