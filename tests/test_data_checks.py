@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, tiny_config
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from PIL import Image
@@ -47,8 +46,8 @@ def fast_runs():
     torch.set_num_threads(1)
     init_default_scope('mmseg')
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr('mmengine.config.config.FormatCode',
-                   lambda text, **kwargs: (text, False))
+        mp.setattr('mmengine.config.config.FormatCode', lambda text, **kwargs:
+                   (text, False))
         yield
     torch.set_num_threads(threads)
 
@@ -57,16 +56,16 @@ def fast_runs():
 def data(shapes_root, tmp_path):
     """A private copy of the tiny shapes data (without its cache)."""
     root = str(tmp_path / 'shapes')
-    shutil.copytree(shapes_root, root,
-                    ignore=shutil.ignore_patterns('.zs3_cache'))
+    shutil.copytree(
+        shapes_root, root, ignore=shutil.ignore_patterns('.zs3_cache'))
     return root
 
 
 @pytest.fixture(scope='module')
 def embedding_file(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('emb') / 'emb.npz')
-    build_class_embeddings('ZS3ShapesDataset', load_packaged_glove(),
-                           normalize='l2').save(path)
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(path)
     return path
 
 
@@ -100,11 +99,14 @@ def _stage2_cfg(root, tmp_path, embedding_file, load_from, val=True):
     cfg = _cfg(root, tmp_path, STAGE2_CONFIG, val=val)
     cfg.model.class_embedding.embedding_file = embedding_file
     cfg.model.generative_head.num_samples = 16
-    cfg.train_cfg = dict(type=cfg.train_cfg.type, max_epochs=2,
-                         val_interval=2, max_per_class=500)
+    cfg.train_cfg = dict(
+        type=cfg.train_cfg.type,
+        max_epochs=2,
+        val_interval=2,
+        max_per_class=500)
     cfg.param_scheduler = [
-        dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end=3,
-             by_epoch=True)
+        dict(
+            type='PolyLR', eta_min=0, power=0.9, begin=0, end=3, by_epoch=True)
     ]
     cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
     cfg.train_dataloader.dataset.dataset.indices = 8
@@ -136,8 +138,8 @@ def test_label_value_above_class_count_in_training(data, tmp_path):
     before = _digest(path)
     cfg = _cfg(data, tmp_path)
     cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=False)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
-                         val_interval=10)
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=2, val_interval=10)
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError) as e:
         runner.train()  # mmseg: torch's `Target 40 is out of bounds`
@@ -165,17 +167,20 @@ def test_seen_only_dataset_inserts_the_check(data, tmp_path):
     """The seen-only training data gets the check from the dataset's class
     count even when its pipeline lacks it (as the Pascal stage-2 ones)."""
     path = _ann(data, 'train', 5)
-    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(
-        np.uint8))
+    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(np.uint8))
     cfg = _cfg(data, tmp_path, SEEN_ONLY_CONFIG)
     inner = cfg.train_dataloader.dataset.dataset
     inner.pipeline = [t for t in inner.pipeline if t.type != 'CheckSegMap']
     dataset = _build_dataset(cfg)
     names = [type(t).__name__ for t in dataset.dataset.pipeline.transforms]
-    assert names[:4] == ['LoadImageFromFile', 'LoadAnnotations',
-                         'CheckSegMap', 'MapUnseenToIgnore']
-    index = [i for i in range(len(dataset))
-             if dataset.get_data_info(i)['seg_map_path'] == path]
+    assert names[:4] == [
+        'LoadImageFromFile', 'LoadAnnotations', 'CheckSegMap',
+        'MapUnseenToIgnore'
+    ]
+    index = [
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['seg_map_path'] == path
+    ]
     assert index, 'the edited image must be kept (it has no unseen pixel)'
     with pytest.raises(RuntimeError) as e:
         dataset[index[0]]
@@ -184,11 +189,13 @@ def test_seen_only_dataset_inserts_the_check(data, tmp_path):
 
 def test_ignore_index_stays_legal(data, tmp_path):
     path = _ann(data)
-    _edit_label(path, lambda seg: np.where(seg == 0, 255, seg).astype(
-        np.uint8))
+    _edit_label(path,
+                lambda seg: np.where(seg == 0, 255, seg).astype(np.uint8))
     dataset = _build_dataset(_cfg(data, tmp_path))
-    index = [i for i in range(len(dataset))
-             if dataset.get_data_info(i)['seg_map_path'] == path][0]
+    index = [
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['seg_map_path'] == path
+    ][0]
     label = dataset[index]['data_samples'].gt_sem_seg.data
     assert (label == 255).any()
 
@@ -201,8 +208,10 @@ def test_label_map_of_another_size(data, tmp_path, split):
     Image.open(path).resize((48, 40), Image.NEAREST).save(path)
     key = 'train_dataloader' if split == 'train' else 'val_dataloader'
     dataset = _build_dataset(_cfg(data, tmp_path, val=True), key)
-    index = [i for i in range(len(dataset))
-             if dataset.get_data_info(i)['seg_map_path'] == path][0]
+    index = [
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['seg_map_path'] == path
+    ][0]
     with pytest.raises(ValueError) as e:
         dataset[index]
     assert path in str(e.value)
@@ -213,8 +222,12 @@ def test_label_map_size_is_checked_against_the_original_image():
     """mmseg's test pipelines resize the image before LoadAnnotations."""
     check = CheckSegMap(num_classes=17)
     seg = np.zeros((64, 80), np.uint8)
-    results = dict(gt_seg_map=seg, seg_map_path='a.png', img_path='a.jpg',
-                   ori_shape=(64, 80), img_shape=(32, 40))
+    results = dict(
+        gt_seg_map=seg,
+        seg_map_path='a.png',
+        img_path='a.jpg',
+        ori_shape=(64, 80),
+        img_shape=(32, 40))
     assert check(results) is results
     with pytest.raises(ValueError, match="'a.png' is 80x64.*'a.jpg' is 40x32"):
         check(dict(results, ori_shape=(32, 40)))
@@ -237,20 +250,48 @@ def test_three_channel_label_map(data, tmp_path, identical):
     rgb = np.stack([seg, seg, seg if identical else seg // 2], axis=-1)
     Image.fromarray(rgb.astype(np.uint8)).save(path)
     dataset = _build_dataset(_cfg(data, tmp_path))
-    index = [i for i in range(len(dataset))
-             if dataset.get_data_info(i)['seg_map_path'] == path][0]
+    index = [
+        i for i in range(len(dataset))
+        if dataset.get_data_info(i)['seg_map_path'] == path
+    ][0]
     with pytest.raises(ValueError) as e:
         dataset[index]
     assert path in str(e.value) and '(64, 64, 3)' in str(e.value)
     assert ('identical' in str(e.value)) == identical
 
 
+def test_16_bit_label_values_above_255_are_refused(data, tmp_path):
+    """LoadAnnotations reads labels as 8-bit: 272 would become 16 (a real
+    class) without a word. The seen-only scan reads the raw values."""
+    path = _ann(data)
+    seg = np.asarray(Image.open(path)).astype(np.uint16)
+    seg[:3, :3] = 272
+    Image.fromarray(seg).save(path)
+    with pytest.raises(ValueError) as e:
+        _build_dataset(_cfg(data, tmp_path, SEEN_ONLY_CONFIG))
+    assert path in str(e.value) and 'value 272' in str(e.value)
+    assert 'wrap it to 16' in str(e.value)
+
+
+def test_all_ignore_ground_truth_says_why(data, tmp_path, trained_checkpoint):
+    """mmseg: every metric NaN, with no word why."""
+    for path in glob.glob(osp.join(data, 'ann_dir', 'val', '*.png')):
+        _edit_label(path, lambda seg: np.full_like(seg, 255))
+    cfg = _cfg(data, tmp_path, val=True)
+    cfg.load_from = trained_checkpoint
+    with pytest.raises(
+            ValueError,
+            match='no pixel to score.*all 8 '
+            'evaluated images is ignore_index=255'):
+        Runner.from_cfg(cfg).test()
+
+
 def test_reduce_zero_label_on_shapes_is_refused(data):
     with pytest.raises(ValueError, match='reduce_zero_label=False'):
         ZS3ShapesDataset(
             data_root=data,
-            data_prefix=dict(img_path='img_dir/train',
-                             seg_map_path='ann_dir/train'),
+            data_prefix=dict(
+                img_path='img_dir/train', seg_map_path='ann_dir/train'),
             reduce_zero_label=True)
 
 
@@ -262,11 +303,13 @@ def _plain_dataset(root, classes, reduce_zero_label):
         img_suffix='.png',
         seg_map_suffix='.png',
         reduce_zero_label=reduce_zero_label,
-        data_prefix=dict(img_path='img_dir/train',
-                         seg_map_path='ann_dir/train'),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations'),
-                  dict(type='PackSegInputs')])
+        data_prefix=dict(
+            img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs')
+        ])
 
 
 def test_reduce_zero_label_on_background_labels_is_refused(data):
@@ -280,16 +323,17 @@ def test_reduce_zero_label_on_background_labels_is_refused(data):
     assert "'background'" in message and 'value 17' in message
     # the same with the peers' policy (no unseen scan needed otherwise)
     with pytest.raises(ValueError, match='reduce_zero_label=False'):
-        SeenOnlyDataset(_plain_dataset(data, SHAPES_CLASSES, True), split,
-                        policy='ignore')
+        SeenOnlyDataset(
+            _plain_dataset(data, SHAPES_CLASSES, True), split, policy='ignore')
     # Legitimate uses stay accepted: 0 = unlabelled with no class named
     # background (ADE20K, Context-59), and a background class whose files
     # use the value N for the last class (LoveDA: 0 = no data).
     no_background = SeenOnlyDataset(
         _plain_dataset(data, SHAPES_CLASSES[1:], True), split)
     assert len(no_background) > 0
-    _edit_label(_ann(data, 'train', 1), lambda seg: np.where(
-        seg == 0, 17, seg).astype(np.uint8))
+    _edit_label(
+        _ann(data, 'train', 1),
+        lambda seg: np.where(seg == 0, 17, seg).astype(np.uint8))
     loveda_like = SeenOnlyDataset(
         _plain_dataset(data, ('background', ) + SHAPES_CLASSES[1:], True),
         split)
@@ -347,8 +391,8 @@ def test_wrapper_head_names_its_classes(data, tmp_path, embedding_file,
     classes[3], classes[4] = classes[4], classes[3]
     cfg.test_dataloader.dataset.metainfo = dict(classes=classes)
     cfg.load_from = None
-    with pytest.raises(ValueError,
-                       match="class 3 is 'red triangle' in the model"):
+    with pytest.raises(
+            ValueError, match="class 3 is 'red triangle' in the model"):
         Runner.from_cfg(cfg).test()
 
 
@@ -372,8 +416,8 @@ def _stage2_checkpoint(data, tmp_path, embedding_file, trained_checkpoint):
     cfg = _stage2_cfg(data, tmp_path, embedding_file, trained_checkpoint)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    return _save_state(model, str(tmp_path / 'stage2.pth'),
-                       classes=SHAPES_CLASSES)
+    return _save_state(
+        model, str(tmp_path / 'stage2.pth'), classes=SHAPES_CLASSES)
 
 
 def test_stage2_checkpoint_on_stage1_config(data, tmp_path, embedding_file,
@@ -399,9 +443,13 @@ def test_stage2_training_needs_a_stage1_checkpoint(data, tmp_path,
     # a file without the backbone (e.g. the decode head only)
     state = torch.load(trained_checkpoint)['state_dict']
     headless = str(tmp_path / 'no_backbone.pth')
-    torch.save(dict(state_dict={
-        k: v for k, v in state.items() if not k.startswith('backbone.')
-    }, meta=dict()), headless)
+    torch.save(
+        dict(
+            state_dict={
+                k: v
+                for k, v in state.items() if not k.startswith('backbone.')
+            },
+            meta=dict()), headless)
     cfg = _stage2_cfg(data, tmp_path, embedding_file, headless, val=False)
     with pytest.raises(ValueError) as e:
         Runner.from_cfg(cfg).train()
@@ -415,8 +463,9 @@ def _wrapper_head_cfg(cfg, classes):
     """The plain model of ``cfg`` with a ZeroShotDecodeHead for
     ``classes``."""
     head = cfg.model.decode_head.to_dict()
-    head.update(num_classes=len(classes), loss_decode=dict(
-        type='IgnoreAwareCrossEntropyLoss'))
+    head.update(
+        num_classes=len(classes),
+        loss_decode=dict(type='IgnoreAwareCrossEntropyLoss'))
     cfg.model.decode_head = dict(
         type='ZeroShotDecodeHead',
         head=head,
@@ -428,8 +477,8 @@ def _wrapper_head_cfg(cfg, classes):
             cfg[key].dataset.metainfo = dict(classes=list(classes))
     for key in ('val_evaluator', 'test_evaluator'):
         if cfg.get(key):
-            cfg[key] = dict(type='ZeroShotIoUMetric',
-                            split=dict(unseen=[classes[-1]]))
+            cfg[key] = dict(
+                type='ZeroShotIoUMetric', split=dict(unseen=[classes[-1]]))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(loader):
             for t in cfg[loader].dataset.pipeline:
@@ -438,18 +487,19 @@ def _wrapper_head_cfg(cfg, classes):
     return cfg
 
 
-def test_wrapper_head_checkpoint_of_another_class_count(
-        data, tmp_path):
+def test_wrapper_head_checkpoint_of_another_class_count(data, tmp_path):
     """The guard looked only at keys ending in `conv_seg.weight`: a 7-class
     ZeroShotDecodeHead checkpoint loaded into a 5-class one with mmengine's
     size-mismatch warning and a random classifier."""
     from mmseg.registry import MODELS
-    seven = _wrapper_head_cfg(_cfg(data, tmp_path, val=True),
-                              SHAPES_CLASSES[:7])
-    path = _save_state(MODELS.build(seven.model), str(tmp_path / 'c7.pth'),
-                       classes=SHAPES_CLASSES[:7])
-    five = _wrapper_head_cfg(_cfg(data, tmp_path, val=True),
-                             SHAPES_CLASSES[:5])
+    seven = _wrapper_head_cfg(
+        _cfg(data, tmp_path, val=True), SHAPES_CLASSES[:7])
+    path = _save_state(
+        MODELS.build(seven.model),
+        str(tmp_path / 'c7.pth'),
+        classes=SHAPES_CLASSES[:7])
+    five = _wrapper_head_cfg(
+        _cfg(data, tmp_path, val=True), SHAPES_CLASSES[:5])
     five.load_from = path
     with pytest.raises(ValueError) as e:
         Runner.from_cfg(five).test()
@@ -462,10 +512,15 @@ def test_wrapper_head_checkpoint_of_another_class_count(
     five.dump(config)
     tool = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'test.py')
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        [sys.executable, tool, config, path, '--work-dir',
-         str(tmp_path / 'mim')], capture_output=True, text=True, env=env,
-        cwd=str(tmp_path), timeout=300)
+    proc = subprocess.run([
+        sys.executable, tool, config, path, '--work-dir',
+        str(tmp_path / 'mim')
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=env,
+                          cwd=str(tmp_path),
+                          timeout=300)
     assert proc.returncode != 0
     assert 'ValueError' in proc.stderr and '7 classes' in proc.stderr
 

@@ -119,3 +119,55 @@ def test_bad_input():
         _evaluate(_samples(), split=dict(name='zs3_voc', k=3))
     with pytest.raises(KeyError, match='seg_logits'):
         _evaluate(_samples(), split=dict(unseen=['cow']), vanilla_zsl=True)
+
+
+def _named(samples):
+    for n, sample in enumerate(samples):
+        sample['seg_map_path'] = f'ann_{n}.png'
+        sample['img_path'] = f'img_{n}.jpg'
+    return samples
+
+
+def test_label_value_outside_the_classes_is_refused():
+    """mmseg's IoUMetric leaves such pixels out: a perfect prediction of an
+    image with a label 40 scored aAcc 100 but mIoU 75, without a word."""
+    gt = [[0, 0, 40, 40, 1], [2, 2, 3, 3, 255]]
+    with pytest.raises(ValueError) as e:
+        _evaluate(_named(_samples(gt=gt, pred=gt)),
+                  split=dict(unseen=['cow']))
+    assert "'ann_0.png'" in str(e.value) and '[40]' in str(e.value)
+    assert '5 classes' in str(e.value) and '2 pixels' in str(e.value)
+    # the ignore index stays legal (GT above has 255 in the second image)
+    assert _evaluate(_named(_samples()), split=dict(unseen=['cow']))
+
+
+def test_predicted_class_outside_the_classes_is_refused():
+    """A model for more classes than the dataset: its extra predictions were
+    left out of the scores."""
+    pred = [[0, 0, 1, 1, 7], [2, 3, 3, 0, 0]]
+    with pytest.raises(ValueError, match="class id 7 for 'img_0.jpg'.*5 "
+                       'classes'):
+        _evaluate(_named(_samples(pred=pred)), split=dict(unseen=['cow']))
+
+
+def test_prediction_of_another_size_is_refused():
+    samples = _named(_samples())
+    samples[1]['pred_sem_seg']['data'] = torch.zeros(1, 1, 4,
+                                                     dtype=torch.long)
+    with pytest.raises(ValueError, match=r"'ann_1.png' is \(1, 5\).*\(1, 4\)"):
+        _evaluate(samples, split=dict(unseen=['cow']))
+
+
+def test_all_ignore_ground_truth_says_why():
+    """mmseg: every metric NaN, no word why."""
+    gt = [[255] * 5, [255] * 5]
+    with pytest.raises(ValueError) as e:
+        _evaluate(_named(_samples(gt=gt)), split=dict(unseen=['cow']))
+    assert 'no pixel to score' in str(e.value)
+    assert 'all 2 evaluated images' in str(e.value)
+    assert 'ignore_index=255' in str(e.value)
+    # format_only (a test set without labels) is not scored at all
+    metric = METRICS.build(dict(type='ZeroShotIoUMetric', format_only=True,
+                                split=dict(unseen=['cow'])))
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, _named(_samples(gt=gt)))

@@ -21,7 +21,8 @@ from ..fileio import atomic_open
 from .transforms import CheckSegMap, MapUnseenToIgnore
 
 POLICIES = ('drop_image', 'ignore')
-CACHE_VERSION = 1
+# 2: values above 255 are refused by the scan, not cached wrapped
+CACHE_VERSION = 2
 # Names of a class 0 that is a real class, which `reduce_zero_label=True`
 # (label 0 = unlabelled) contradicts; checked against the label values.
 BACKGROUND_NAMES = ('background', '_background_', 'bg')
@@ -416,6 +417,13 @@ class SeenOnlyDataset:
         if seg is None:
             raise ValueError(f'SeenOnlyDataset: cannot read annotation file '
                              f'{path!r}: not a decodable image.')
+        if seg.size and int(seg.max()) > 255:
+            raise ValueError(
+                f'SeenOnlyDataset: annotation file {path!r} holds the value '
+                f'{int(seg.max())} ({seg.dtype} PNG), but mmseg\'s '
+                'LoadAnnotations reads labels as 8-bit and would wrap it to '
+                f'{int(seg.max()) % 256}. Save the labels as 8-bit class '
+                'indices.')
         return np.unique(seg.squeeze().astype(np.uint8)).tolist()
 
     @staticmethod

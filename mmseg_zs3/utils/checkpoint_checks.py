@@ -62,8 +62,8 @@ def checkpoint_classes(checkpoint: Mapping) -> Optional[Tuple[str, ...]]:
     meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
     dataset_meta = meta.get('dataset_meta') if isinstance(meta,
                                                           Mapping) else None
-    classes = dataset_meta.get('classes') if isinstance(
-        dataset_meta, Mapping) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta,
+                                                        Mapping) else None
     if classes is None:
         return None
     return tuple(str(c) for c in classes)
@@ -232,9 +232,11 @@ def classifier_keys(model: nn.Module) -> List[str]:
     return keys
 
 
-def required_keys(model: nn.Module,
-                  modules: Optional[Sequence[nn.Module]] = None,
-                  skip_prefixes: Sequence[str] = ()) -> List[str]:
+def required_keys(
+    model: nn.Module,
+    modules: Optional[Sequence[nn.Module]] = None,
+    skip_prefixes: Sequence[str] = ()
+) -> List[str]:
     """The state-dict keys whose values must come from a checkpoint.
 
     Parameters and normalisation statistics (``running_mean``,
@@ -256,11 +258,15 @@ def required_keys(model: nn.Module,
     if modules is not None:
         wanted = {id(t) for m in modules for t in m.parameters()}
         wanted |= {id(t) for m in modules for t in m.buffers()}
-    keys = [k for k, t in model.named_parameters()
-            if wanted is None or id(t) in wanted]
-    keys += [k for k, t in model.named_buffers()
-             if k.rsplit('.', 1)[-1] in _STATISTICS_BUFFERS and (
-                 wanted is None or id(t) in wanted)]
+    keys = [
+        k for k, t in model.named_parameters()
+        if wanted is None or id(t) in wanted
+    ]
+    keys += [
+        k for k, t in model.named_buffers()
+        if k.rsplit('.', 1)[-1] in _STATISTICS_BUFFERS and (
+            wanted is None or id(t) in wanted)
+    ]
     return [k for k in keys if not k.startswith(tuple(skip_prefixes))]
 
 
@@ -306,10 +312,13 @@ def describe_checkpoint(state_dict: Mapping) -> str:
         classifier and generator)'``.
     """
     keys = list(state_dict)
-    has = {c: any(k.startswith(c + '.') for k in keys)
-           for c in ('backbone', 'decode_head', 'generative_head')}
-    classifier = any(k.endswith(('conv_seg.weight', 'classifier.conv.weight'))
-                     for k in keys)
+    has = {
+        c: any(k.startswith(c + '.') for k in keys)
+        for c in ('backbone', 'decode_head', 'generative_head')
+    }
+    classifier = any(
+        k.endswith(('conv_seg.weight', 'classifier.conv.weight'))
+        for k in keys)
     if has['generative_head'] and has['backbone']:
         return ('a ZS3Net stage-2 checkpoint (feature extractor, classifier '
                 'and generator)')

@@ -61,8 +61,8 @@ class CheckInvalidLossHook(Hook):
             all_reduce(flag)
             if flag.item() and not bad:
                 raise FloatingPointError(
-                    f'Training stopped at iteration {runner.iter + 1}: another '
-                    'rank had a non-finite loss (see its log).')
+                    f'Training stopped at iteration {runner.iter + 1}: '
+                    'another rank had a non-finite loss (see its log).')
         if bad:
             terms = ', '.join(f'{k}={v}' for k, v in bad.items())
             raise FloatingPointError(

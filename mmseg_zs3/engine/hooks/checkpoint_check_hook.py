@@ -7,8 +7,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 from ...utils.checkpoint_checks import (CLASSIFIER_KEY_SUFFIXES,
-                                        checkpoint_classes,
-                                        classifier_keys,
+                                        checkpoint_classes, classifier_keys,
                                         expected_num_classes_from_model,
                                         find_num_classes_mismatches)
 from .runner_state import (checkpoint_source, dataset_classes,
@@ -53,9 +52,9 @@ class CheckpointClassCountHook(Hook):
     """
     priority = 'VERY_HIGH'
 
-    def __init__(self,
-                 key_suffixes: Sequence[str] = CLASSIFIER_KEY_SUFFIXES
-                 ) -> None:
+    def __init__(
+            self,
+            key_suffixes: Sequence[str] = CLASSIFIER_KEY_SUFFIXES) -> None:
         self.key_suffixes = tuple(key_suffixes)
         # (source, classes) of a checkpoint loaded for testing, compared with
         # the test (or val) dataset once its loop starts
@@ -91,12 +90,14 @@ class CheckpointClassCountHook(Hook):
                     "config's classes.")
             return
         data = dataset_classes(runner.train_dataloader.dataset)
-        renamed = (saved is not None and data is not None
-                   and tuple(saved) != tuple(data))
+        renamed = (
+            saved is not None and data is not None
+            and tuple(saved) != tuple(data))
         if not mismatches and not renamed:
             return
-        what = (self._count_message(source, mismatches[0]) if mismatches
-                else self._names_message(source, saved, data, 'training'))
+        what = (
+            self._count_message(source, mismatches[0]) if mismatches else
+            self._names_message(source, saved, data, 'training'))
         if is_resuming(runner):
             raise ValueError(
                 what + ' --resume continues a run with the same classes; to '
@@ -140,11 +141,12 @@ class CheckpointClassCountHook(Hook):
 
     @staticmethod
     def _names_message(source: str, saved, data, kind: str) -> str:
-        differ = next((i for i, (a, b) in enumerate(zip(saved, data))
-                       if a != b), min(len(saved), len(data)))
+        differ = next(
+            (i for i, (a, b) in enumerate(zip(saved, data)) if a != b),
+            min(len(saved), len(data)))
         at = (f'class {differ} is {saved[differ]!r} there and '
-              f'{data[differ]!r} here' if differ < min(len(saved), len(data))
-              else 'one list is longer')
+              f'{data[differ]!r} here'
+              if differ < min(len(saved), len(data)) else 'one list is longer')
         return (f'{source} was trained on the classes {_short(saved)}, but '
                 f'the {kind} dataset has {_short(data)} ({at}).')
 

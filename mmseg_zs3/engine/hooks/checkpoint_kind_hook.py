@@ -107,9 +107,9 @@ class CheckpointKindHook(Hook):
             lacking = [k for k in required if k in missing]
             if not lacking:
                 return
-            parts = ', '.join(f'{part} ({n} tensors)'
-                              for part, n in group_by_component(
-                                  lacking).items())
+            parts = ', '.join(
+                f'{part} ({n} tensors)'
+                for part, n in group_by_component(lacking).items())
             raise ValueError(
                 f'{source} is {kind}; it lacks weights that {task} needs: '
                 f'{parts}, e.g. `{lacking[0]}`. They would stay randomly '
@@ -128,13 +128,13 @@ class CheckpointKindHook(Hook):
             one key of the model) and what the run does with them.
         """
         if not is_training(runner):
-            return (required_keys(model, skip_prefixes=NOT_USED_FOR_PREDICTION),
-                    'testing')
+            return (required_keys(
+                model, skip_prefixes=NOT_USED_FOR_PREDICTION), 'testing')
         if is_resuming(runner):
             return required_keys(model), 'resuming'
         frozen: Optional[List] = frozen_feature_extractor(model)
         if frozen is not None:
-            return (required_keys(model, frozen,
-                                  skip_prefixes=('auxiliary_head.', )),
+            return (required_keys(
+                model, frozen, skip_prefixes=('auxiliary_head.', )),
                     "ZS3Net's stage 2 (its frozen feature extractor)")
         return None, 'fine-tuning'

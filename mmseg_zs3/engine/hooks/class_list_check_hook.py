@@ -80,8 +80,8 @@ class ClassListCheckHook(Hook):
         if classes is None or num_classes is None:
             return
         name = type(dataset).__name__
-        pipeline = getattr(getattr(dataset, 'pipeline', None), 'transforms',
-                           None) or []
+        pipeline = getattr(
+            getattr(dataset, 'pipeline', None), 'transforms', None) or []
         for transform in pipeline:
             if (isinstance(transform, CheckSegMap)
                     and transform.num_classes != len(classes)):

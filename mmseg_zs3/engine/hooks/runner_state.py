@@ -9,14 +9,18 @@ objects, documented here once.
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import BaseLoop, find_latest_checkpoint
 
 
 def unwrapped_model(runner) -> nn.Module:
-    """The runner's model without its DDP (or other) wrapper."""
+    """The runner's segmentor, without its DDP (or other) wrapper and
+    without the test-time-augmentation model of ``tools/test.py --tta``
+    (mmengine loads checkpoints into the segmentor inside both)."""
     model = runner.model
-    return model.module if is_model_wrapper(model) else model
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
 
 
 def is_training(runner) -> bool:

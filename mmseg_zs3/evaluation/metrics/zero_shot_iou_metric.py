@@ -145,6 +145,8 @@ class ZeroShotIoUMetric(IoUMetric):
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data']
+            if not self.format_only:
+                self._check_label(sample, pred, num_classes)
             if pred.numel() and int(pred.max()) >= num_classes:
                 raise ValueError(
                     f'ZeroShotIoUMetric: the model predicts class id '
@@ -153,26 +155,31 @@ class ZeroShotIoUMetric(IoUMetric):
                     f'{num_classes - 1}): the model was built for another '
                     'class list; its extra classes would be left out of the '
                     'scores.')
-            if self.format_only:
-                continue
-            label = sample['gt_sem_seg']['data']
-            path = sample.get('seg_map_path', sample.get('img_path'))
-            if label.shape[-2:] != pred.shape[-2:]:
-                raise ValueError(
-                    f'ZeroShotIoUMetric: the label map {path!r} is '
-                    f'{tuple(label.shape[-2:])} (H, W) but the prediction '
-                    f'is {tuple(pred.shape[-2:])}: a label map must have '
-                    'the size of its image.')
-            bad = (label >= num_classes) & (label != self.ignore_index)
-            if bad.any():
-                values = sorted(set(label[bad].tolist()))
-                raise ValueError(
-                    f'ZeroShotIoUMetric: the label map {path!r} holds the '
-                    f'value(s) {values[:8]} in {int(bad.sum())} pixels, but '
-                    f'the dataset has {num_classes} classes (labels 0..'
-                    f'{num_classes - 1}) and ignore_index '
-                    f'{self.ignore_index}; these pixels would be left out of '
-                    'the scores. Fix the label file or the class list.')
+
+    def _check_label(self, sample: dict, pred, num_classes: int) -> None:
+        """Refuse a label map of another size or with non-class values.
+
+        Raises:
+            ValueError: Naming the label file and the sizes or values.
+        """
+        label = sample['gt_sem_seg']['data']
+        path = sample.get('seg_map_path', sample.get('img_path'))
+        if label.shape[-2:] != pred.shape[-2:]:
+            raise ValueError(
+                f'ZeroShotIoUMetric: the label map {path!r} is '
+                f'{tuple(label.shape[-2:])} (H, W) but the prediction is '
+                f'{tuple(pred.shape[-2:])}: a label map must have the size '
+                'of its image.')
+        bad = (label >= num_classes) & (label != self.ignore_index)
+        if bad.any():
+            values = sorted(set(label[bad].tolist()))
+            raise ValueError(
+                f'ZeroShotIoUMetric: the label map {path!r} holds the '
+                f'value(s) {values[:8]} in {int(bad.sum())} pixels, but the '
+                f'dataset has {num_classes} classes (labels 0..'
+                f'{num_classes - 1}) and ignore_index {self.ignore_index}; '
+                'these pixels would be left out of the scores. Fix the '
+                'label file or the class list.')
 
     def _nan(self, values: np.ndarray) -> np.ndarray:
         if self.nan_policy == 'zero':

@@ -63,8 +63,8 @@ def cross_entropy(pred: Tensor,
     if avg_factor is None and reduction == 'mean':
         valid = label != ignore_index
         if class_weight is None:
-            avg_factor = (valid.sum().item()
-                          if avg_non_ignore else label.numel())
+            avg_factor = (
+                valid.sum().item() if avg_non_ignore else label.numel())
         else:
             safe = torch.where(valid, label, torch.zeros_like(label))
             label_weights = class_weight[safe] * valid.to(class_weight.dtype)
@@ -97,3 +97,20 @@ class IgnoreAwareCrossEntropyLoss(CrossEntropyLoss):
         super().__init__(**kwargs)
         if not self.use_sigmoid and not self.use_mask:
             self.cls_criterion = cross_entropy
+
+    def forward(self, cls_score: Tensor, label: Tensor, *args,
+                **kwargs) -> Tensor:
+        """As mmseg's; a ``class_weight`` of another length is an error.
+
+        Raises:
+            ValueError: If ``class_weight`` has another length than the
+                scores have classes (torch: "weight tensor should be defined
+                either for all or no classes").
+        """
+        if (self.class_weight is not None and not self.use_sigmoid
+                and len(self.class_weight) != cls_score.shape[1]):
+            raise ValueError(
+                f'{type(self).__name__}: class_weight has '
+                f'{len(self.class_weight)} entries, but the head predicts '
+                f'{cls_score.shape[1]} classes: give one weight per class.')
+        return super().forward(cls_score, label, *args, **kwargs)
