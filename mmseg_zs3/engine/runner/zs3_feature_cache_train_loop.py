@@ -83,7 +83,9 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
             20000.
         cache_name (str): File name under ``work_dir``. Defaults to
             'zs3_feature_cache.pth'.
-        seed (int): Seed of the cache's sampling. Defaults to 0.
+        seed (int): Seed of the cache's sampling and of the pixel batches'
+            draws, combined with the rank (and the epoch); not
+            ``randomness.seed``. Defaults to 0.
 
     Raises:
         TypeError: The model is not a ``ZS3EncoderDecoder`` with a
@@ -221,7 +223,14 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
     # the run
     def run(self) -> torch.nn.Module:
         """Load (or compute) the cache, then train as
-        :class:`EpochBasedTrainLoop`."""
+        :class:`EpochBasedTrainLoop`.
+
+        Returns:
+            nn.Module: The trained model.
+
+        Raises:
+            RuntimeError: A rank's shard holds no seen pixel.
+        """
         key = self.cache_key()
         cache, why = FeatureCache.load(self.cache_path, key)
         reasons = all_gather_object(why)
