@@ -1,18 +1,28 @@
 """Writes the compositional-shapes dataset (:class:`ZS3ShapesDataset`)."""
 import json
+import logging
 import os
 import os.path as osp
+import re
 import shutil
-import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
+from ..fileio import format_bytes, make_temp_dir, remove_orphaned_temps
 from .zs3_shapes import COLOUR_RGB, COLOURS, SHAPES, SHAPES_CLASSES
 
 FORMAT_VERSION = 1
+SPLITS = ('train', 'val', 'calib')
+# What a root written by generate_shapes_dataset may hold: meta.json, the
+# PNGs of each split, and SeenOnlyDataset's class-presence cache.
+_CACHE_DIR = '.zs3_cache'
+_CACHE_FILE_RE = re.compile(r'^class_presence_[0-9a-f]+\.json$')
+# Temporary folders of versions before fileio's writer tag.
+_LEGACY_TMP_RE = re.compile(r'^\.shapes-tmp-[a-z0-9_]{8}$')
 
 
 def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float,
@@ -24,12 +34,20 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float,
 
     def poly(points):
         pts = np.asarray(points, np.float64) @ rot.T + (cx, cy)
-        cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1,
-                     lineType=cv2.LINE_8, shift=4)
+        cv2.fillPoly(
+            mask, [np.round(pts * 16).astype(np.int32)],
+            1,
+            lineType=cv2.LINE_8,
+            shift=4)
 
     if shape == 'circle':
-        cv2.circle(mask, (int(round(cx * 16)), int(round(cy * 16))),
-                   int(round(r * 16)), 1, -1, lineType=cv2.LINE_8, shift=4)
+        cv2.circle(
+            mask, (int(round(cx * 16)), int(round(cy * 16))),
+            int(round(r * 16)),
+            1,
+            -1,
+            lineType=cv2.LINE_8,
+            shift=4)
     elif shape == 'square':
         s = r * 0.85
         poly([(-s, -s), (s, -s), (s, s), (-s, s)])
@@ -93,13 +111,95 @@ def render_shapes_image(rng: np.random.Generator,
         mask = _shape_mask(shape, size, cx, cy, r,
                            np.deg2rad(rng.uniform(-30, 30)))
         # Shading across the object so that its colour is not one value.
-        shade = 1 + 0.15 * (rng.uniform(-1, 1) * (xx - cx / size) +
-                            rng.uniform(-1, 1) * (yy - cy / size)) * 4
+        shade = 1 + 0.15 * (rng.uniform(-1, 1) *
+                            (xx - cx / size) + rng.uniform(-1, 1) *
+                            (yy - cy / size)) * 4
         obj = _jitter_colour(rng, colour)[None, None] * shade[..., None]
         img[mask] = obj[mask]
         label[mask] = cls
     img += rng.normal(0, 8, img.shape)  # sensor noise
     return np.clip(img, 0, 255).astype(np.uint8), label
+
+
+def _read_meta(root: str) -> Optional[dict]:
+    """``root/meta.json`` as written by :func:`generate_shapes_dataset`, or
+    None if absent or not such a file."""
+    meta_file = osp.join(root, 'meta.json')
+    try:
+        with open(meta_file, encoding='utf-8') as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(meta, dict) or 'format_version' not in meta
+            or meta.get('classes') != list(SHAPES_CLASSES)):
+        return None
+    return meta
+
+
+def _foreign_entries(root: str) -> List[str]:
+    """Paths under ``root`` (relative) that :func:`generate_shapes_dataset`
+    does not write: anything but ``meta.json``, the split folders and PNGs
+    of ``img_dir``/``ann_dir``, and ``.zs3_cache`` folders of class-presence
+    files."""
+    foreign = []
+
+    def scan(folder: str, rel: str, allowed) -> None:
+        for name in sorted(os.listdir(folder)):
+            path, rel_path = osp.join(folder, name), osp.join(rel, name)
+            if name == _CACHE_DIR and osp.isdir(path) and not osp.islink(path):
+                for entry in sorted(os.listdir(path)):
+                    if not (_CACHE_FILE_RE.match(entry) or '.zs3tmp-'
+                            in entry) or not osp.isfile(osp.join(path, entry)):
+                        foreign.append(osp.join(rel_path, entry))
+            elif not allowed(name, path):
+                foreign.append(rel_path)
+            elif osp.isdir(path):
+                children[rel_path](path, rel_path)
+
+    def is_png(split):
+        pattern = re.compile(rf'^{split}_\d{{5}}\.png$')
+        return lambda name, path: (
+            pattern.match(name) is not None and osp.isfile(path) and not osp.
+            islink(path))
+
+    def is_dir(name_set):
+        return lambda name, path: (
+            name in name_set and osp.isdir(path) and not osp.islink(path))
+
+    children = {}
+    for top in ('img_dir', 'ann_dir'):
+        children[top] = lambda path, rel: scan(path, rel, is_dir(SPLITS))
+        for split in SPLITS:
+            children[osp.join(top, split)] = (
+                lambda path, rel, split=split: scan(path, rel, is_png(split)))
+
+    def top_level(name, path):
+        if name == 'meta.json':
+            return osp.isfile(path)
+        return is_dir(('img_dir', 'ann_dir'))(name, path)
+
+    scan(root, '', top_level)
+    return foreign
+
+
+def _remove_orphans(parent: str) -> None:
+    """Remove temporary folders of killed runs next to the dataset root."""
+    removed = remove_orphaned_temps(parent)
+    for name in sorted(os.listdir(parent)):
+        path = osp.join(parent, name)
+        if (_LEGACY_TMP_RE.match(name) and osp.isdir(path)
+                and not osp.islink(path) and not _foreign_entries(path)):
+            size = sum(
+                osp.getsize(osp.join(d, f)) for d, _, fs in os.walk(path)
+                for f in fs)
+            shutil.rmtree(path)
+            removed.append((path, size))
+    for path, size in removed:
+        print_log(
+            f'removed {path} ({format_bytes(size)}), a temporary folder '
+            'that a killed run left behind',
+            logger='current',
+            level=logging.WARNING)
 
 
 def generate_shapes_dataset(root: str,
@@ -118,8 +218,9 @@ def generate_shapes_dataset(root: str,
     ``calib_unseen``, for choosing a calibration constant without any unseen
     label. The dataset is deterministic in ``seed`` and is written to a
     temporary folder first, then moved into place, so an interrupted run never
-    leaves a partial dataset. An existing dataset with the same parameters is
-    reused.
+    leaves a partial dataset; the temporary folders of killed runs next to
+    ``root`` are removed first (see :func:`~mmseg_zs3.fileio.temp_prefix`).
+    An existing dataset with the same parameters is reused.
 
     Args:
         root (str): Output folder.
@@ -130,15 +231,25 @@ def generate_shapes_dataset(root: str,
         seed (int): Random seed. Defaults to 0.
         calib_unseen (Sequence[str], optional): Classes kept out of the
             ``calib`` split. Defaults to the diagonal ``SHAPES_UNSEEN``.
-        overwrite (bool): Rewrite an existing dataset with other parameters
-            instead of raising. Defaults to False.
+        overwrite (bool): Replace an existing dataset with other parameters
+            instead of raising. Only a folder that holds nothing but this
+            function's output (its ``meta.json``, the split PNGs and
+            ``SeenOnlyDataset``'s ``.zs3_cache``) is replaced. Defaults to
+            False.
 
     Returns:
         dict: The parameters written to ``root/meta.json``.
+
+    Raises:
+        ValueError: A count, ``image_size`` or class name is invalid.
+        FileExistsError: ``root`` is a file; or it holds a dataset with other
+            parameters and ``overwrite`` is False; or it holds anything this
+            function did not write (then ``overwrite`` does not help: nothing
+            of it is deleted).
     """
     from .zs3_shapes import SHAPES_UNSEEN
-    calib_unseen = tuple(SHAPES_UNSEEN if calib_unseen is None else
-                         calib_unseen)
+    calib_unseen = tuple(SHAPES_UNSEEN if calib_unseen is
+                         None else calib_unseen)
     unknown = [c for c in calib_unseen if c not in SHAPES_CLASSES]
     if unknown:
         raise ValueError(f'calib_unseen has unknown classes {unknown}; '
@@ -157,23 +268,45 @@ def generate_shapes_dataset(root: str,
         image_size=image_size,
         seed=seed,
         calib_unseen=list(calib_unseen))
-    meta_file = osp.join(root, 'meta.json')
-    if osp.isfile(meta_file):
-        with open(meta_file) as f:
-            old = json.load(f)
+    if osp.lexists(root) and (osp.islink(root) or not osp.isdir(root)):
+        raise FileExistsError(
+            f'{root} exists and is not a folder (a file or a symbolic link); '
+            'expected a folder for the shapes dataset')
+    replace = osp.isdir(root) and bool(os.listdir(root))
+    if replace:
+        old = _read_meta(root)
         if old == meta:
             return meta
         if not overwrite:
+            if old is not None:
+                raise FileExistsError(
+                    f'{root} holds a shapes dataset with other parameters '
+                    f'({old}); pass overwrite=True (--overwrite) or another '
+                    'root')
             raise FileExistsError(
-                f'{root} holds a shapes dataset with other parameters '
-                f'({old}); pass overwrite=True (--overwrite) or another root')
-    elif osp.isdir(root) and os.listdir(root) and not overwrite:
-        raise FileExistsError(f'{root} exists, is not empty and has no '
-                              'meta.json; refusing to write into it')
+                f'{root} exists, is not empty and has no meta.json of a '
+                'shapes dataset; refusing to write into it')
+        foreign = _foreign_entries(root)
+        shown = ', '.join(foreign[:5])
+        if len(foreign) > 5:
+            shown += f' and {len(foreign) - 5} more'
+        if old is None:
+            raise FileExistsError(
+                f'refusing to overwrite {root}: it is not a shapes dataset '
+                'written by this tool (no meta.json of one); it holds '
+                f'{shown}. --overwrite replaces nothing but this tool\'s own '
+                'output; choose another root.')
+        if foreign:
+            raise FileExistsError(
+                f'refusing to overwrite {root}: besides the shapes dataset '
+                f'it holds {shown}, which this tool did not write. '
+                '--overwrite replaces nothing but this tool\'s own output; '
+                'move those files away or choose another root.')
 
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.shapes-tmp-', dir=parent)
+    _remove_orphans(parent)
+    tmp = make_temp_dir(root)
     try:
         calib_allowed = np.array([
             i for i in range(1, len(SHAPES_CLASSES))
@@ -190,17 +323,26 @@ def generate_shapes_dataset(root: str,
             for i in range(n):
                 img, label = render_shapes_image(rng, image_size, 3, allowed)
                 name = f'{split}_{i:05d}.png'
-                cv2.imwrite(
-                    osp.join(tmp, 'img_dir', split, name),
-                    cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-                cv2.imwrite(osp.join(tmp, 'ann_dir', split, name), label)
+                for path, array in [(osp.join(tmp, 'img_dir', split, name),
+                                     cv2.cvtColor(img, cv2.COLOR_RGB2BGR)),
+                                    (osp.join(tmp, 'ann_dir', split,
+                                              name), label)]:
+                    if not cv2.imwrite(path, array):
+                        raise OSError(f'could not write {path}')
                 if bar is not None:
                     bar.update()
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(meta, f, indent=1)
-        if osp.exists(root):
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        if replace:
+            # Move the old dataset aside under a temporary name, then the
+            # new one into place: a crash in between leaves the old one as
+            # an orphan that the next run removes (it was to be replaced).
+            old_dir = make_temp_dir(root)
+            os.replace(root, old_dir)
+            os.replace(tmp, root)
+            shutil.rmtree(old_dir)
+        else:
+            os.replace(tmp, root)  # ``root`` is absent or an empty folder
     finally:
         if osp.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,8 +1,11 @@
-# mmseg's default runtime, plus the plugin and its two runtime hooks:
+# mmseg's default runtime, plus the plugin and its runtime hooks:
 # CheckpointClassCountHook refuses a checkpoint trained for other classes in
 # tests and --resume (instead of mmengine's size-mismatch warning) and, to
-# fine-tune from it with load_from, re-initialises its classifier, and
-# RNGStateCheckpointHook makes `--resume` reproduce an uninterrupted run.
+# fine-tune from it with load_from, re-initialises its classifier,
+# RNGStateCheckpointHook makes `--resume` reproduce an uninterrupted run, and
+# WorkDirGuardHook keeps one run per work dir, saves checkpoints atomically
+# (backend 'zs3_atomic_local'), removes temporary files of killed runs and
+# makes `--resume` skip a truncated newest checkpoint.
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 custom_hooks = [
@@ -14,4 +17,5 @@ custom_hooks = [
     # stop at the first NaN/inf loss, naming the iteration
     dict(type='CheckInvalidLossHook'),
     dict(type='RNGStateCheckpointHook'),
+    dict(type='WorkDirGuardHook'),
 ]

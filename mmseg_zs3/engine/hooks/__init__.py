@@ -6,3 +6,4 @@ from .class_list_check_hook import ClassListCheckHook  # noqa: F401
 from .rng_state_hook import RNGStateCheckpointHook  # noqa: F401
 from .show_and_save_visualization_hook import \
     ShowAndSaveVisualizationHook  # noqa: F401
+from .work_dir_guard_hook import WorkDirGuardHook  # noqa: F401
