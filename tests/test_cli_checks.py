@@ -197,7 +197,67 @@ def test_shipped_configs_have_no_unknown_keys():
         check_config_keys(Config.fromfile(path))
 
 
+@pytest.mark.parametrize('option, location, minimum', [
+    ('train_dataloader.batch_size=0', 'train_dataloader.batch_size', 1),
+    ('train_dataloader.num_workers=-1', 'train_dataloader.num_workers', 0),
+    ('train_cfg.max_iters=0', 'train_cfg.max_iters', 1),
+])
+def test_invalid_counts_of_loop_and_dataloader(tmp_path, config, option,
+                                               location, minimum):
+    args = _train_args([
+        config, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', option
+    ])
+    with pytest.raises(ConfigCheckError) as e:
+        apis.setup_train_cfg(args)
+    value = option.split('=')[1]
+    assert f'`{location}` is {value}; expected an integer >= {minimum}' in \
+        str(e.value)
+
+
+def test_cfg_options_item_without_value(config, capsys):
+    for item in ('load_from', '=3'):
+        with pytest.raises(SystemExit):
+            _train_args([config, '--cfg-options', item])
+        err = capsys.readouterr().err
+        assert f"argument --cfg-options: invalid value '{item}'" in err
+
+
+def test_config_file_that_mmengine_cannot_read(tmp_path):
+    bad = tmp_path / 'bad.py'
+    bad.write_text('model = dict(\n')
+    with pytest.raises(ConfigCheckError) as e:
+        apis.load_config(str(bad), work_dir=str(tmp_path / 'w'))
+    assert str(bad) in str(e.value) and 'not valid Python' in str(e.value)
+    text = tmp_path / 'cfg.txt'
+    text.write_text('a = 1\n')
+    with pytest.raises(ValueError, match=r"'.*cfg\.txt' is not a \.py"):
+        apis.load_config(str(text), work_dir=str(tmp_path / 'w'))
+
+
+def test_checkpoint_that_is_a_folder(tmp_path, config):
+    args = _test_args([config, str(tmp_path), '--work-dir',
+                       str(tmp_path / 'w')])
+    with pytest.raises(IsADirectoryError, match=f"'{tmp_path}' is a folder"):
+        apis.setup_test_cfg(args)
+
+
 # work dir, --amp, --launcher -------------------------------------------------
+
+
+def test_empty_work_dir(tmp_path, config, trained_checkpoint, monkeypatch):
+    # mmengine would write the checkpoints into the current folder
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="--work-dir is empty"):
+        apis.setup_train_cfg(_train_args([config, '--work-dir', '']))
+    for flag in ('--out', '--show-dir'):
+        args = _test_args([
+            config, trained_checkpoint, '--work-dir',
+            str(tmp_path / 'w'), flag, ''
+        ])
+        with pytest.raises(ValueError, match=f'{flag} is empty'):
+            apis.setup_test_cfg(args)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_work_dir_that_is_a_file(tmp_path, config):
@@ -267,6 +327,17 @@ def test_launcher_pytorch_without_torchrun(tmp_path, config, monkeypatch):
         apis.setup_train_cfg(args)
     monkeypatch.setenv('RANK', '0')
     assert apis.setup_train_cfg(args).launcher == 'pytorch'
+
+
+def test_launcher_given_with_cfg_options(tmp_path, config, monkeypatch):
+    for name in _TORCHRUN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    args = _train_args([
+        config, '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', 'launcher=pytorch'
+    ])
+    with pytest.raises(ValueError, match='--launcher pytorch needs'):
+        apis.setup_train_cfg(args)
 
 
 @pytest.mark.parametrize('launcher, variable',

@@ -24,7 +24,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmseg_zs3.apis import check_config_types
-from mmseg_zs3.apis.checks import check_config_keys
+from mmseg_zs3.apis.checks import check_config_keys, check_config_values
 from mmseg_zs3.embeddings import ClassEmbeddings, resolve_class_names
 
 CONFIGS = sorted(
@@ -130,6 +130,7 @@ def test_config_builds_model(config, tmp_path):
     # every key of the loops, dataloaders and model is one that its class
     # takes
     check_config_keys(cfg)
+    check_config_values(cfg)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     from mmseg.registry import MODELS
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \

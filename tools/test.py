@@ -3,10 +3,9 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 from mmseg_zs3.apis import test
-from mmseg_zs3.apis.cli_types import non_negative_float, positive_int
+from mmseg_zs3.apis.cli_types import (CfgOptionsAction, non_negative_float,
+                                      positive_int)
 
 
 def parse_args(argv=None):
@@ -44,7 +43,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, as key=value pairs, e.g. '
         'test_dataloader.batch_size=1 or key="[a,b]" (no white space)')
     parser.add_argument(

@@ -2,9 +2,8 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 from mmseg_zs3.apis import train
+from mmseg_zs3.apis.cli_types import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -25,7 +24,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, as key=value pairs, e.g. '
         'train_cfg.max_iters=100 or key="[a,b]" (no white space)')
     parser.add_argument(

@@ -717,6 +717,51 @@ def check_config_keys(
                                         f'the sampler {_name(obj)}')
 
 
+# Counts of the loop and dataloader configs: (key, smallest valid value).
+# Below it, torch fails once the model is built (batch_size, num_workers) or
+# mmengine trains nothing and exits 0 (max_iters=0).
+_LOOP_COUNTS = (('max_iters', 1), ('max_epochs', 1), ('val_interval', 1))
+_DATALOADER_COUNTS = (('batch_size', 1), ('num_workers', 0),
+                      ('prefetch_factor', 1))
+
+
+def check_config_values(
+    cfg: Config,
+    parts: Sequence[str] = ('train_cfg', 'val_cfg', 'test_cfg',
+                            'train_dataloader', 'val_dataloader',
+                            'test_dataloader')
+) -> None:
+    """Check the counts of the loop and dataloader configs of ``cfg``.
+
+    ``train_cfg.max_iters=0`` trains nothing and exits 0; a
+    ``batch_size`` of 0 or ``num_workers=-1`` fail in torch once the model
+    is built. Here they fail first.
+
+    Args:
+        cfg (Config): The config.
+        parts (Sequence[str]): Top-level keys to check; absent ones are
+            skipped. Defaults to the loops and the dataloaders.
+
+    Raises:
+        ConfigCheckError: Naming the key, its value and the smallest valid
+            value.
+    """
+    for part in parts:
+        node = cfg.get(part)
+        if not isinstance(node, Mapping):
+            continue
+        counts = _LOOP_COUNTS if part.endswith('_cfg') else _DATALOADER_COUNTS
+        for key, minimum in counts:
+            value = node.get(key)
+            if value is None:
+                continue
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or value < minimum):
+                raise ConfigCheckError(
+                    f'`{part}.{key}` is {value!r}; expected an integer >= '
+                    f'{minimum}.')
+
+
 def check_work_dir(work_dir: str, flag: str = 'work_dir') -> None:
     """Check that ``work_dir`` is, or can be created as, a writable folder.
 
@@ -730,10 +775,16 @@ def check_work_dir(work_dir: str, flag: str = 'work_dir') -> None:
             Defaults to 'work_dir'.
 
     Raises:
+        ValueError: If ``work_dir`` is empty (mmengine would write into the
+            current folder).
         NotADirectoryError: If ``work_dir``, or a folder on its way, is a
             file.
         PermissionError: If no file can be created there.
     """
+    if not str(work_dir).strip():
+        raise ValueError(
+            f'{flag} is empty ({work_dir!r}); expected a folder. (An empty '
+            'path would put the checkpoints and logs in the current folder.)')
     path = osp.abspath(work_dir)
     existing = path
     while not osp.exists(existing) and osp.dirname(existing) != existing:

@@ -2,9 +2,13 @@
 
 ``type=int`` accepts ``--stage1-iters 0`` or ``--num-workers -1``, which then
 fail minutes later inside mmengine or torch. These types make argparse exit
-at once with ``argument --flag: invalid value -1: expected ...``.
+at once with ``argument --flag: invalid value -1: expected ...``;
+:class:`CfgOptionsAction` does the same for a ``--cfg-options`` item that is
+not ``KEY=VALUE``.
 """
 import argparse
+
+from mmengine.config import DictAction
 
 
 def _number(text: str, kind, minimum, what: str):
@@ -66,3 +70,18 @@ def non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f'invalid value {text}: expected a finite number >= 0')
     return value
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` for ``--cfg-options``, with an argparse
+    error naming an item that is not ``KEY=VALUE`` (mmengine raises
+    ``ValueError: not enough values to unpack``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = values if isinstance(values, (list, tuple)) else [values]
+        for item in items:
+            if '=' not in item or not item.split('=', 1)[0].strip():
+                raise argparse.ArgumentError(
+                    self, f'invalid value {item!r}: expected KEY=VALUE, '
+                    'e.g. train_cfg.max_iters=100')
+        super().__call__(parser, namespace, values, option_string)

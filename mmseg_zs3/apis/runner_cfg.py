@@ -7,7 +7,9 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .checks import check_cfg_options_keys, check_work_dir
+from .checks import ConfigCheckError, check_cfg_options_keys, check_work_dir
+
+CONFIG_SUFFIXES = ('.py', '.json', '.yml', '.yaml')
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 # The environment variables that mmengine's ``init_dist`` reads for each
@@ -81,26 +83,44 @@ def load_config(config: str,
 
     Raises:
         FileNotFoundError: If ``config`` does not exist.
-        ValueError: If ``launcher`` is unknown, or a distributed launcher
+        ValueError: If ``config`` is not a file mmengine reads, ``launcher``
+            is unknown, or a distributed launcher
             lacks the environment its launcher sets (see
             :func:`check_launcher_env`).
-        ConfigCheckError: If a ``--cfg-options`` key starts with a
-            top-level key that nothing reads (see
+        ConfigCheckError: If the config is not valid Python, or a
+            ``--cfg-options`` key starts with a top-level key that nothing
+            reads (see
             :func:`~mmseg_zs3.apis.checks.check_cfg_options_keys`).
         NotADirectoryError: If the work dir is a file.
         PermissionError: If the work dir cannot be written.
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config!r} does not exist')
+    if osp.splitext(config)[1].lower() not in CONFIG_SUFFIXES:
+        raise ValueError(
+            f'config file {config!r} is not a {", ".join(CONFIG_SUFFIXES)} '
+            'file, the formats mmengine reads')
     if launcher not in LAUNCHERS:
         raise ValueError(
             f'launcher {launcher!r} is not one of {list(LAUNCHERS)}')
     check_launcher_env(launcher)
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError as e:
+        raise ConfigCheckError(
+            f'config file {config!r} (or one of its _base_ files) is not '
+            f'valid Python: {e.msg} at line {e.lineno}: '
+            f'{(e.text or "").strip()!r}') from e
     cfg.launcher = launcher
     if cfg_options is not None:
         check_cfg_options_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+        if cfg.launcher != launcher:  # --cfg-options launcher=...
+            if cfg.launcher not in LAUNCHERS:
+                raise ValueError(f'launcher {cfg.launcher!r} (--cfg-options) '
+                                 f'is not one of {list(LAUNCHERS)}')
+            check_launcher_env(cfg.launcher)
+            launcher = cfg.launcher
     # work_dir priority: CLI > config > config file name (as mmseg's tools).
     if work_dir is not None:
         cfg.work_dir = work_dir

@@ -6,8 +6,8 @@ from argparse import Namespace
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .checks import (check_config_keys, check_config_types, check_data_paths,
-                     check_work_dir)
+from .checks import (check_config_keys, check_config_types,
+                     check_config_values, check_data_paths, check_work_dir)
 from .runner_cfg import load_config
 from .train import build_runner
 
@@ -95,6 +95,7 @@ def setup_test_cfg(args: Namespace) -> Config:
 
     Raises:
         FileNotFoundError: If the checkpoint does not exist.
+        IsADirectoryError: If the checkpoint is a folder.
         RuntimeError: If ``--show`` is asked for where no window can open.
         ValueError: If ``--show``/``--show-dir`` meet a config without a
             visualization hook, ``--show-interval`` is below 1, or ``--tta``
@@ -104,13 +105,17 @@ def setup_test_cfg(args: Namespace) -> Config:
     """
     cfg = load_config(args.config, args.cfg_options, args.launcher,
                       args.work_dir)
+    if '://' not in args.checkpoint and osp.isdir(args.checkpoint):
+        raise IsADirectoryError(
+            f'checkpoint {args.checkpoint!r} is a folder; expected a '
+            'checkpoint file (e.g. WORK_DIR/iter_N.pth)')
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(
             f'checkpoint {args.checkpoint!r} does not exist')
     cfg.load_from = args.checkpoint
     show = getattr(args, 'show', False)
     show_dir = getattr(args, 'show_dir', None)
-    if show or show_dir:
+    if show or show_dir is not None:
         hook = cfg.get('default_hooks', {}).get('visualization')
         if hook is None:
             raise ValueError(
@@ -122,7 +127,7 @@ def setup_test_cfg(args: Namespace) -> Config:
                 f'--show-interval {interval}: expected an integer >= 1')
         if show:
             check_show_possible()
-        if show_dir:
+        if show_dir is not None:
             check_work_dir(show_dir, '--show-dir')
         hook['draw'] = True
         # mmseg's hook draws every 50th batch; a test run asked to draw
@@ -160,6 +165,7 @@ def setup_test_cfg(args: Namespace) -> Config:
             evaluator['keep_results'] = True
     check_config_types(cfg)
     check_config_keys(cfg, ['model', 'test_cfg', 'test_dataloader'])
+    check_config_values(cfg, ['test_cfg', 'test_dataloader'])
     check_data_paths(cfg, ['test_dataloader'])
     return cfg
 

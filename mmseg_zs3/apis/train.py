@@ -6,7 +6,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .checks import check_config_keys, check_config_types, check_data_paths
+from .checks import (check_config_keys, check_config_types,
+                     check_config_values, check_data_paths)
 from .runner_cfg import init_cpu_process_group, load_config
 
 
@@ -31,7 +32,8 @@ def setup_train_cfg(args: Namespace) -> Config:
     checkpoint, or starts from ``load_from`` when there is none: see
     ``mmseg_zs3.engine.runner.resume_from_work_dir``). Then checks, before anything is built, that every ``type`` is
     registered, that the loop, dataloader and model configs hold only keys
-    their classes take, and that the data exists.
+    their classes take, that their counts are valid, and that the data
+    exists.
 
     Args:
         args (Namespace): ``config``, ``work_dir``, ``resume``, ``amp``,
@@ -46,7 +48,8 @@ def setup_train_cfg(args: Namespace) -> Config:
             ``--amp`` meets another optimizer wrapper; and the errors of
             :func:`~mmseg_zs3.apis.runner_cfg.load_config`,
             :func:`~mmseg_zs3.apis.checks.check_config_types`,
-            :func:`~mmseg_zs3.apis.checks.check_config_keys` and
+            :func:`~mmseg_zs3.apis.checks.check_config_keys`,
+            :func:`~mmseg_zs3.apis.checks.check_config_values` and
             :func:`~mmseg_zs3.apis.checks.check_data_paths`.
     """
     cfg = load_config(args.config, args.cfg_options, args.launcher,
@@ -82,6 +85,7 @@ def setup_train_cfg(args: Namespace) -> Config:
         loaders.append('val_dataloader')
         parts += ['val_cfg', 'val_dataloader']
     check_config_keys(cfg, parts)
+    check_config_values(cfg, parts[1:])
     check_data_paths(cfg, loaders)
     return cfg
 
