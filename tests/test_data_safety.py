@@ -128,6 +128,54 @@ def test_generator_removes_only_orphans_of_dead_processes(tmp_path):
     assert (not_ours / 'thesis.tex').read_bytes() == b'user'
 
 
+def test_generator_refuses_a_file_root_and_an_unwritable_folder(
+        tmp_path, monkeypatch):
+    root = tmp_path / 'shapes'
+    root.write_bytes(b'a file')
+    with pytest.raises(FileExistsError, match=f'{root} exists and is not a'):
+        generate_shapes_dataset(str(root), overwrite=True, **TINY)
+    assert root.read_bytes() == b'a file'
+    from mmseg_zs3.datasets import generate_shapes
+
+    def unwritable(path):
+        raise PermissionError(errno.EACCES, 'Permission denied',
+                              osp.join(osp.dirname(path), '.x.zs3tmp'))
+
+    monkeypatch.setattr(generate_shapes, 'make_temp_dir', unwritable)
+    with pytest.raises(OSError) as info:
+        generate_shapes_dataset(str(tmp_path / 'new'), **TINY)
+    assert (f'cannot write the shapes dataset {tmp_path / "new"}: its folder '
+            f'{tmp_path} is not writable (Permission denied)') in str(
+                info.value)
+
+
+@pytest.mark.parametrize('other_seed', [0, 1])
+def test_generator_racing_another_writer(tmp_path, monkeypatch, other_seed):
+    """Another process writes the same root while this one generates."""
+    from mmseg_zs3.datasets import generate_shapes
+    root = str(tmp_path / 'shapes')
+    render = generate_shapes.render_shapes_image
+    calls = []
+
+    def render_while_another_writes(*args, **kwargs):
+        if not calls:
+            calls.append(1)
+            monkeypatch.setattr(generate_shapes, 'render_shapes_image', render)
+            generate_shapes_dataset(root, seed=other_seed, **TINY)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(generate_shapes, 'render_shapes_image',
+                        render_while_another_writes)
+    if other_seed == 0:  # the same dataset: kept, and reported as written
+        assert generate_shapes_dataset(root, seed=0, **TINY)['seed'] == 0
+    else:
+        with pytest.raises(FileExistsError, match='another process'):
+            generate_shapes_dataset(root, seed=0, **TINY)
+    with open(osp.join(root, 'meta.json')) as f:
+        assert json.load(f)['seed'] == other_seed
+    assert os.listdir(tmp_path) == ['shapes']
+
+
 def test_generator_tool_help_and_error(tmp_path, capsys):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
@@ -253,6 +301,21 @@ def test_resume_skips_a_truncated_newest_checkpoint(shapes_root, tiny_run,
     _assert_complete(osp.join(work_dir, 'iter_4.pth'))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         assert f.read() == osp.join(work_dir, 'iter_4.pth')
+
+
+def test_resume_from_a_moved_work_dir(shapes_root, tiny_run, tmp_path):
+    # last_checkpoint names the work dir's old place.
+    work_dir = str(tmp_path / 'work')
+    old = str(tmp_path / 'old_place' / 'iter_4.pth')
+    _copy_run(tiny_run, work_dir, pointer=old)
+    cfg = _cfg(shapes_root, work_dir, max_iters=4, checkpoint_interval=2)
+    cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert (
+        f'--resume skips {old}, which does not exist. Resuming from the '
+        f'newest complete checkpoint {work_dir}/iter_4.pth') in _log(runner)
+    assert runner.iter == 4
 
 
 def test_resume_with_no_complete_checkpoint_names_each_file(

@@ -59,7 +59,7 @@ def main(argv=None):
             image_size=args.image_size,
             seed=args.seed,
             overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as e:
+    except (OSError, ValueError) as e:  # FileExistsError is an OSError
         sys.exit(f'error: {e}')
     print(f'shapes dataset in {args.root}: {meta}')
 

@@ -246,6 +246,7 @@ def generate_shapes_dataset(root: str,
             parameters and ``overwrite`` is False; or it holds anything this
             function did not write (then ``overwrite`` does not help: nothing
             of it is deleted).
+        OSError: The folder of ``root`` is not writable.
     """
     from .zs3_shapes import SHAPES_UNSEEN
     calib_unseen = tuple(SHAPES_UNSEEN if calib_unseen is
@@ -304,9 +305,14 @@ def generate_shapes_dataset(root: str,
                 'move those files away or choose another root.')
 
     parent = osp.dirname(osp.abspath(root))
-    os.makedirs(parent, exist_ok=True)
-    _remove_orphans(parent)
-    tmp = make_temp_dir(root)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        _remove_orphans(parent)
+        tmp = make_temp_dir(root)
+    except OSError as e:
+        raise OSError(
+            e.errno, f'cannot write the shapes dataset {root}: its folder '
+            f'{parent} is not writable ({e.strerror})') from e
     try:
         calib_allowed = np.array([
             i for i in range(1, len(SHAPES_CLASSES))
@@ -334,6 +340,11 @@ def generate_shapes_dataset(root: str,
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(meta, f, indent=1)
         if replace:
+            # Files may have appeared in ``root`` while this one was written.
+            if _read_meta(root) is None or _foreign_entries(root):
+                raise FileExistsError(
+                    f'{root} changed while the new dataset was written: it '
+                    'no longer holds only a shapes dataset; nothing replaced')
             # Move the old dataset aside under a temporary name, then the
             # new one into place: a crash in between leaves the old one as
             # an orphan that the next run removes (it was to be replaced).
@@ -342,7 +353,16 @@ def generate_shapes_dataset(root: str,
             os.replace(tmp, root)
             shutil.rmtree(old_dir)
         else:
-            os.replace(tmp, root)  # ``root`` is absent or an empty folder
+            try:
+                os.replace(tmp, root)  # ``root`` is absent or empty
+            except OSError:
+                # Another process wrote ``root`` meanwhile: the same dataset
+                # is as good as ours; anything else is kept and refused.
+                if not osp.isdir(root) or _read_meta(root) != meta:
+                    raise FileExistsError(
+                        f'{root} was written by another process while this '
+                        'one generated the dataset; nothing replaced'
+                    ) from None
     finally:
         if osp.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
