@@ -132,6 +132,7 @@ def load_config(config: str,
     if launcher != 'none':
         _adapt_distributed_to_cpu(cfg)
     ensure_custom_hook(cfg, 'CheckpointClassCountHook')
+    ensure_custom_hook(cfg, 'WorkDirGuardHook')
     return cfg
 
 
