@@ -25,7 +25,6 @@ import os.path as osp
 import pickle
 import sys
 import types
-import zipfile
 from typing import Dict
 
 MMCV_INSTALL_HINT = (
@@ -160,6 +159,77 @@ def history_buffer_getattr(obj, name):
         'mmengine\'s HistoryBuffer')
 
 
+class _NdarrayName:
+    """What the global ``numpy.ndarray`` resolves to in a checkpoint.
+
+    A pickled array names ``numpy.ndarray`` only as the first argument of
+    ``_reconstruct``. The class itself must not be reachable: torch's
+    unpickler calls any allowed global (``REDUCE``, ``NEWOBJ``), and
+    ``numpy.ndarray(shape, object, buffer)`` turns bytes from the file into
+    object pointers (a segfault, or worse, when the array is used or freed).
+    This stand-in refuses to be called or instantiated.
+    """
+    __slots__ = ()
+
+    def __new__(cls, *args):
+        if not isinstance(cls, type):  # NEWOBJ on the stand-in
+            raise pickle.UnpicklingError(_NDARRAY_REFUSAL)
+        return super().__new__(cls)
+
+    def __call__(self, *args, **kwargs):  # REDUCE on the stand-in
+        raise pickle.UnpicklingError(_NDARRAY_REFUSAL)
+
+    def __repr__(self) -> str:
+        return 'numpy.ndarray (a name in a checkpoint, not the class)'
+
+
+_NDARRAY_REFUSAL = (
+    'numpy.ndarray(...) is not allowed: it can turn bytes of the file into '
+    'object pointers; a checkpoint rebuilds arrays with _reconstruct and '
+    '__setstate__ only')
+
+
+NDARRAY_NAME = _NdarrayName()
+
+
+def reconstruct_ndarray(subtype, shape, dtype):
+    """numpy's ``_reconstruct`` for plain arrays named by
+    :data:`NDARRAY_NAME` (the only use of ``_reconstruct`` in a pickled
+    array: its data come afterwards through ``__setstate__``, which numpy
+    checks).
+
+    Args:
+        subtype: Must be :data:`NDARRAY_NAME`.
+        shape (tuple): Passed on.
+        dtype: Passed on.
+
+    Returns:
+        np.ndarray: An empty array to be filled by ``__setstate__``.
+
+    Raises:
+        pickle.UnpicklingError: ``subtype`` is anything else.
+    """
+    import numpy as np
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    if subtype is not NDARRAY_NAME:
+        raise pickle.UnpicklingError(
+            f'_reconstruct({subtype!r}, ...) is not allowed: a checkpoint '
+            'may only rebuild plain numpy arrays')
+    return _reconstruct(np.ndarray, shape, dtype)
+
+
+def _is_unsafe_global(entry, unsafe: dict) -> bool:
+    """Whether a registered safe global makes one of ``unsafe`` (``{name:
+    object}``) reachable by its pickle name."""
+    if isinstance(entry, tuple):
+        obj, name = entry
+        return name in unsafe and obj is unsafe[name]
+    return any(entry is obj for obj in unsafe.values())
+
+
 def allow_mmengine_checkpoint_globals() -> None:
     """Allow-list the non-tensor globals that mmengine checkpoints contain.
 
@@ -169,42 +239,51 @@ def allow_mmengine_checkpoint_globals() -> None:
 
     - ``HistoryBuffer``, whose ``__setstate__`` only stores data;
     - ``builtins.getattr`` as :func:`history_buffer_getattr`, which returns
-      nothing but ``HistoryBuffer``'s statistics methods (never the builtin
-      ``getattr``: a builtin found already on the list is taken off it, with
-      a warning);
-    - numpy's array and scalar reconstruction (``ndarray``, ``dtype`` and its
-      ``numpy.dtypes`` classes, ``_reconstruct``, ``scalar``): they build
-      arrays from bytes and refuse to build object arrays from a buffer, so
-      they reach no attribute and call nothing.
+      nothing but ``HistoryBuffer``'s statistics methods;
+    - numpy arrays: ``numpy.ndarray`` as :data:`NDARRAY_NAME` and
+      ``_reconstruct`` as :func:`reconstruct_ndarray` (the class itself is
+      registered only under a name no pickle can spell, for the type check
+      of ``__setstate__``), ``dtype`` and its ``numpy.dtypes`` classes, and
+      ``scalar`` (it refuses object scalars from bytes);
+    - numpy 1.x spellings (``numpy.core.multiarray``) of the same, so that
+      checkpoints written with numpy 1 load too.
 
-    Everything else stays refused by torch's safe unpickler.
+    The builtin ``getattr`` and the real ``numpy.ndarray`` class are never
+    on the list: if other code put them there, they are taken off, with a
+    warning. Everything else stays refused by torch's safe unpickler.
     """
     import torch
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
+    unsafe = {'builtins.getattr': getattr, 'numpy.ndarray': np.ndarray}
     registered = getattr(torch.serialization, 'get_safe_globals',
                          list)()
-    if any(g is getattr or (isinstance(g, tuple) and g[0] is getattr)
-           for g in registered):
+    if any(_is_unsafe_global(g, unsafe) for g in registered):
         import warnings
-        warnings.warn('mmseg_zs3: the builtin getattr was on torch\'s '
-                      'weights_only allow-list; it can reach arbitrary code '
-                      'from a crafted file, so it is replaced by '
-                      'mmseg_zs3.compat.history_buffer_getattr')
+        warnings.warn('mmseg_zs3: the builtin getattr or numpy.ndarray was '
+                      'on torch\'s weights_only allow-list; a crafted file '
+                      'reaches arbitrary code or memory through them, so '
+                      'they are replaced by restricted stand-ins '
+                      '(mmseg_zs3.compat)')
         torch.serialization.clear_safe_globals()
-        torch.serialization.add_safe_globals([
-            g for g in registered
-            if not (g is getattr or (isinstance(g, tuple) and g[0] is getattr))
-        ])
-    safe = [HistoryBuffer, np.ndarray, np.dtype,
-            (history_buffer_getattr, 'builtins.getattr')]
+        torch.serialization.add_safe_globals(
+            [g for g in registered if not _is_unsafe_global(g, unsafe)])
     try:
-        from numpy._core.multiarray import _reconstruct, scalar
+        from numpy._core.multiarray import scalar
     except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar
-    safe += [_reconstruct, scalar]
+        from numpy.core.multiarray import scalar
+    safe = [
+        HistoryBuffer, np.dtype,
+        (history_buffer_getattr, 'builtins.getattr'),
+        (NDARRAY_NAME, 'numpy.ndarray'),
+        # Only for the type check of BUILD: a GLOBAL line holds no newline.
+        (np.ndarray, 'numpy.ndarray\n(type of rebuilt arrays)'),
+    ]
+    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        safe += [(reconstruct_ndarray, f'{module}._reconstruct'),
+                 (scalar, f'{module}.scalar')]
     # numpy >= 1.25 pickles dtypes as instances of numpy.dtypes.*DType.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
@@ -224,12 +303,6 @@ def _weights_only_reason(error: Exception) -> str:
         text = text.split(marker, 1)[1]
     text = text.strip().split('\n')[0]
     return text.split(' Please use ')[0].strip()
-
-
-# How a torch file begins: a zip archive (torch >= 1.6) or the pickled magic
-# number of the legacy format.
-_ZIP_MAGIC = b'PK\x03\x04'
-_LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
 
 
 def load_from_local(filename: str, map_location=None):
@@ -252,37 +325,28 @@ def load_from_local(filename: str, map_location=None):
 
     Raises:
         FileNotFoundError: No such file.
+        mmseg_zs3.utils.CheckpointFileError: The file is empty, truncated or
+            not a torch file (see
+            :func:`~mmseg_zs3.utils.checkpoint_file_problem`).
         pickle.UnpicklingError: The file is a torch file, but holds objects
             beyond tensors and the globals allowed by
             :func:`allow_mmengine_checkpoint_globals`; nothing in it was run.
-        ValueError: The file is empty, truncated or damaged, or not a torch
-            file at all.
+        ValueError: A complete torch file that still fails to load.
     """
     import torch
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    size = osp.getsize(filename)
-    if size == 0:
-        raise ValueError(f'{filename!r} is empty (0 bytes), not a torch '
-                         'file; it was probably cut off while being written')
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - reworded below, naming the file
-        with open(filename, 'rb') as f:
-            head = f.read(len(_LEGACY_MAGIC))
-        is_zip = head.startswith(_ZIP_MAGIC)
-        if is_zip and not zipfile.is_zipfile(filename):
-            raise ValueError(
-                f'{filename!r} is a truncated torch file ({size} bytes; its '
-                'zip archive has no central directory): it was cut off '
-                'while being written or copied') from None
-        if not (is_zip or head == _LEGACY_MAGIC):
-            raise ValueError(
-                f'{filename!r} is not a torch file: it is neither a zip '
-                f'archive written by torch.save nor a legacy torch file '
-                f'(first bytes {head[:8]!r})') from None
+        from mmseg_zs3.utils.checkpoint_file import (CheckpointFileError,
+                                                     checkpoint_file_problem)
+        problem = checkpoint_file_problem(filename)
+        if problem is not None:
+            raise CheckpointFileError(
+                f'checkpoint file {filename!r} {problem}') from None
         if isinstance(e, pickle.UnpicklingError):
             raise pickle.UnpicklingError(
                 f'refusing to load {filename!r}: it holds objects that a '

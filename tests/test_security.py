@@ -15,6 +15,8 @@ import logging
 import os
 import os.path as osp
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -81,6 +83,36 @@ class _System:
         return os.system, (f'touch {self.marker}', )
 
 
+class _ObjectArrayFromBytes:
+    """Unpickles as ``numpy.ndarray((1,), object, buffer)``: bytes from the
+    file become an object pointer (0x4141414141)."""
+
+    def __reduce__(self):
+        return np.ndarray, ((1, ), np.dtype('O'),
+                            (0x4141414141).to_bytes(8, 'little'))
+
+
+_LOAD_IN_A_FRESH_PROCESS = """
+import importlib.util, pickle, sys
+import torch
+spec = importlib.util.spec_from_file_location('zs3_compat', sys.argv[1])
+compat = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(compat)
+if sys.argv[3] == 'old':  # the allow-list this package used to install
+    import numpy as np
+    from numpy._core.multiarray import _reconstruct, scalar
+    torch.serialization.add_safe_globals(
+        [np.ndarray, np.dtype, _reconstruct, scalar, np.dtypes.ObjectDType])
+else:
+    compat.allow_mmengine_checkpoint_globals()
+try:
+    print(repr(torch.load(sys.argv[2], weights_only=True)), flush=True)
+except pickle.UnpicklingError as e:
+    print('REFUSED', e)
+    sys.exit(3)
+"""
+
+
 def _old_allow_list():
     """The allow-list this package installed before the fix."""
     import numpy.dtypes as dtypes
@@ -122,6 +154,29 @@ def test_payload_runs_with_the_builtin_getattr(tmp_path):
     assert marker.read_text() == 'pwned'
 
 
+def test_numpy_ndarray_cannot_be_called(tmp_path):
+    """``numpy.ndarray`` on the allow-list let a checkpoint build an object
+    array from its own bytes (a segfault when used; pointers the file
+    chooses). Now the global is a stand-in that only ``_reconstruct``
+    accepts. Run in fresh processes: the old list crashes the interpreter."""
+    path = str(tmp_path / 'fake_pointer.pth')
+    torch.save({'meta': {'note': _ObjectArrayFromBytes()}}, path)
+    runs = {}
+    for mode in ('old', 'new'):
+        runs[mode] = subprocess.run(
+            [sys.executable, '-c', _LOAD_IN_A_FRESH_PROCESS,
+             osp.join(REPO, 'mmseg_zs3', 'compat.py'), path, mode],
+            capture_output=True, text=True, timeout=120)
+    assert runs['old'].returncode < 0, runs['old']  # killed by a signal
+    assert runs['new'].returncode == 3, runs['new'].stderr[-2000:]
+    assert 'numpy.ndarray(...) is not allowed' in runs['new'].stdout
+    # and through mmengine's loader, naming the file
+    from mmengine.runner import load_checkpoint
+    with pytest.raises(pickle.UnpicklingError, match='refusing') as e:
+        load_checkpoint(torch.nn.Linear(2, 2), path)
+    assert path in str(e.value)
+
+
 def test_getattr_is_restricted_to_history_buffer_statistics():
     registered = torch.serialization.get_safe_globals()
     assert getattr not in registered
@@ -140,13 +195,26 @@ def test_getattr_is_restricted_to_history_buffer_statistics():
             compat.history_buffer_getattr(obj, name)
 
 
-def test_builtin_getattr_registered_elsewhere_is_replaced():
-    torch.serialization.add_safe_globals([getattr])
-    with pytest.warns(UserWarning, match='builtin getattr'):
+def test_ndarray_stand_in_refuses_to_build():
+    for build in (lambda: compat.NDARRAY_NAME((1, ), np.dtype('O')),
+                  lambda: compat.NDARRAY_NAME.__new__(compat.NDARRAY_NAME),
+                  lambda: compat.reconstruct_ndarray(np.ndarray, (0, ),
+                                                     b'b')):
+        with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+            build()
+    empty = compat.reconstruct_ndarray(compat.NDARRAY_NAME, (0, ), b'b')
+    assert type(empty) is np.ndarray
+
+
+@pytest.mark.parametrize('unsafe', [getattr, np.ndarray])
+def test_unsafe_global_registered_elsewhere_is_replaced(unsafe):
+    torch.serialization.add_safe_globals([unsafe])
+    with pytest.warns(UserWarning, match='replaced by restricted'):
         compat.allow_mmengine_checkpoint_globals()
     registered = torch.serialization.get_safe_globals()
-    assert getattr not in registered
+    assert unsafe not in registered
     assert (compat.history_buffer_getattr, 'builtins.getattr') in registered
+    assert (compat.NDARRAY_NAME, 'numpy.ndarray') in registered
 
 
 def test_load_checkpoint(tmp_path, marker, trained_checkpoint):
