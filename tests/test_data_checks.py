@@ -163,12 +163,27 @@ def test_label_value_above_class_count_in_validation(data, tmp_path,
     assert path in str(e.value)
 
 
+def test_seen_only_dataset_checks_labels_up_front(data, tmp_path):
+    """ZS3Net's seen-only data (drop_image) scans every label once: a bad
+    value is refused before training starts."""
+    path = _ann(data, 'train', 5)
+    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(
+        np.uint8))
+    cfg = _cfg(data, tmp_path, SEEN_ONLY_CONFIG)
+    with pytest.raises(ValueError) as e:
+        _build_dataset(cfg)
+    assert path in str(e.value) and 'value(s) [17]' in str(e.value)
+    assert '17 classes' in str(e.value)
+
+
 def test_seen_only_dataset_inserts_the_check(data, tmp_path):
-    """The seen-only training data gets the check from the dataset's class
+    """The peers' policy (no scan) gets the check from the dataset's class
     count even when its pipeline lacks it (as the Pascal stage-2 ones)."""
     path = _ann(data, 'train', 5)
-    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(np.uint8))
+    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(
+        np.uint8))
     cfg = _cfg(data, tmp_path, SEEN_ONLY_CONFIG)
+    cfg.train_dataloader.dataset.policy = 'ignore'
     inner = cfg.train_dataloader.dataset.dataset
     inner.pipeline = [t for t in inner.pipeline if t.type != 'CheckSegMap']
     dataset = _build_dataset(cfg)
@@ -181,7 +196,6 @@ def test_seen_only_dataset_inserts_the_check(data, tmp_path):
         i for i in range(len(dataset))
         if dataset.get_data_info(i)['seg_map_path'] == path
     ]
-    assert index, 'the edited image must be kept (it has no unseen pixel)'
     with pytest.raises(RuntimeError) as e:
         dataset[index[0]]
     assert path in str(e.value) and 'value(s) 17' in str(e.value)
@@ -580,6 +594,27 @@ def test_fine_tuning_from_another_class_count(data, tmp_path,
     cfg.resume = True
     with pytest.raises(ValueError, match='--resume continues a run'):
         Runner.from_cfg(cfg).train()
+
+
+def test_fine_tuning_from_a_foreign_checkpoint_is_refused(data, tmp_path):
+    """A file that matches no weight of the model (e.g. a torchvision
+    classifier): mmseg listed every key as missing and trained from
+    scratch."""
+    path = str(tmp_path / 'foreign.pth')
+    torch.save({'conv1.weight': torch.zeros(3), 'fc.weight': torch.zeros(2)},
+               path)
+    cfg = _cfg(data, tmp_path)
+    cfg.load_from = path
+    with pytest.raises(ValueError) as e:
+        Runner.from_cfg(cfg).train()
+    assert path in str(e.value) and 'conv1, fc' in str(e.value)
+    assert 'none of its weights belongs to this model' in str(e.value)
+    # an empty one, for testing
+    torch.save(dict(state_dict={}, meta={}), path)
+    cfg = _cfg(data, tmp_path, val=True)
+    cfg.load_from = path
+    with pytest.raises(ValueError, match='an empty checkpoint.*backbone'):
+        Runner.from_cfg(cfg).test()
 
 
 def test_stage2_refuses_a_stage1_of_other_classes(data, tmp_path,

@@ -125,6 +125,7 @@ class SeenOnlyDataset:
             self.cache_dir = cache_dir or self._default_cache_dir()
             presence = self._presence()
             self._check_reduce_zero_label(presence)
+            self._check_label_values(presence)
         if policy == 'drop_image' and self.split.unseen_indices:
             keep = self._images_without_unseen(presence)
         else:
@@ -274,6 +275,40 @@ class SeenOnlyDataset:
                     transforms[i + 2] = guard
                 else:
                     transforms.insert(i + 2, guard)
+
+    def _check_label_values(self, presence: Dict[str, List[int]]) -> None:
+        """Refuse, before training, a label value that is no class.
+
+        The scanned raw values, after ``reduce_zero_label`` as
+        ``LoadAnnotations`` applies it, must be class indices or the ignore
+        index (``CheckSegMap`` checks the same per sample, when it is
+        loaded).
+
+        Raises:
+            ValueError: Naming the first bad file and its values.
+        """
+        num_classes = len(self.split.classes)
+        for ds, info in self._infos():
+            raw = np.asarray(presence[osp.abspath(info['seg_map_path'])],
+                             dtype=np.int64)
+            labels = raw
+            if info.get('reduce_zero_label', False):
+                labels = np.where((raw == 0) | (raw == 255), 255, raw - 1)
+            ignore = getattr(ds, 'ignore_index', 255)
+            bad = labels[(labels >= num_classes) & (labels != ignore)]
+            if bad.size:
+                shift = (' (file values '
+                         f'{sorted(raw[np.isin(labels, bad)].tolist())}, '
+                         'before the reduce_zero_label shift)'
+                         if info.get('reduce_zero_label', False) else '')
+                raise ValueError(
+                    f'SeenOnlyDataset: annotation file '
+                    f'{info["seg_map_path"]!r} holds the label value(s) '
+                    f'{sorted(bad.tolist())}{shift}, but '
+                    f'{type(ds).__name__} has {num_classes} classes (labels '
+                    f'0..{num_classes - 1}) and ignore index {ignore}. Fix '
+                    "the label file, or check the dataset's class list and "
+                    'reduce_zero_label.')
 
     # ------------------------------------------------------------------
     # reduce_zero_label on annotations whose 0 is the background class

@@ -312,6 +312,8 @@ def describe_checkpoint(state_dict: Mapping) -> str:
         classifier and generator)'``.
     """
     keys = list(state_dict)
+    if not keys:
+        return 'an empty checkpoint (its state dict holds no weights)'
     has = {
         c: any(k.startswith(c + '.') for k in keys)
         for c in ('backbone', 'decode_head', 'generative_head')
