@@ -14,7 +14,8 @@ from mmseg_zs3.apis import ConfigCheckError, check_config_types
 from mmseg_zs3.apis.checks import accepted_config_keys, check_config_keys
 from mmseg_zs3.compat import has_compiled_mmcv_ops
 
-ZS3NET_SHAPES = osp.join(REPO, 'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
+ZS3NET_SHAPES = osp.join(REPO, 'configs', 'zs3', 'shapes',
+                         'zs3net_unet-s2-fcn_shapes.py')
 
 
 def _tool(name):
@@ -136,7 +137,8 @@ def test_train_cfg_without_type_or_by_epoch(config):
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     cfg.train_cfg = dict(max_iters=3)
-    with pytest.raises(ConfigCheckError, match='neither `type` nor `by_epoch`'):
+    with pytest.raises(ConfigCheckError,
+                       match='neither `type` nor `by_epoch`'):
         check_config_keys(cfg)
     cfg.train_cfg = dict(by_epoch=False, max_iters=3, val_interval=3)
     check_config_keys(cfg)  # IterBasedTrainLoop, by_epoch taken out
@@ -392,7 +394,7 @@ def test_registered_head_that_needs_a_compiled_op(tmp_path, shapes_root):
     check_config_types(cfg)
 
 
-# tools/test.py --show, --show-dir ---------------------------------------------
+# tools/test.py --show, --show-dir --------------------------------------------
 
 
 def test_show_without_a_display(tmp_path, config, trained_checkpoint,
@@ -448,7 +450,7 @@ def test_show_interval_and_wait_time_are_checked_by_argparse(
             capsys.readouterr().err
 
 
-# tools/demo.py ----------------------------------------------------------------
+# tools/demo.py ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize('flag, value, expected', [

@@ -1,7 +1,9 @@
 """Entry points behind ``tools/train.py`` and ``tools/test.py``, and the early
 config and checkpoint checks they run."""
-from .checks import (ConfigCheckError, check_checkpoint_num_classes,
-                     check_config_types, check_data_paths,
+from .checks import (ConfigCheckError, check_cfg_options_keys,
+                     check_checkpoint_num_classes, check_config_keys,
+                     check_config_types, check_config_values,
+                     check_data_paths, check_work_dir,
                      expected_num_classes_from_config,
                      expected_num_classes_from_model)
 from .inference import (MMSegInferencer, inference_model,  # noqa: F401
@@ -11,8 +13,9 @@ from .test import setup_test_cfg, test
 from .train import build_runner, setup_train_cfg, train
 
 __all__ = [
-    'ConfigCheckError', 'build_runner', 'check_checkpoint_num_classes',
-    'check_config_types', 'check_data_paths',
+    'ConfigCheckError', 'build_runner', 'check_cfg_options_keys',
+    'check_checkpoint_num_classes', 'check_config_keys', 'check_config_types',
+    'check_config_values', 'check_data_paths', 'check_work_dir',
     'expected_num_classes_from_config', 'expected_num_classes_from_model',
     'load_config', 'setup_test_cfg', 'setup_train_cfg', 'test', 'train'
 ]

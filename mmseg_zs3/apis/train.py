@@ -30,10 +30,10 @@ def setup_train_cfg(args: Namespace) -> Config:
     dir (in stage 2, whose ``load_from`` is the stage-1 network,
     ``ZS3FeatureCacheTrainLoop`` resumes from the work dir's latest
     checkpoint, or starts from ``load_from`` when there is none: see
-    ``mmseg_zs3.engine.runner.resume_from_work_dir``). Then checks, before anything is built, that every ``type`` is
-    registered, that the loop, dataloader and model configs hold only keys
-    their classes take, that their counts are valid, and that the data
-    exists.
+    ``mmseg_zs3.engine.runner.resume_from_work_dir``). Then checks, before
+    anything is built, that every ``type`` is registered, that the loop,
+    dataloader and model configs hold only keys their classes take, that
+    their counts are valid, and that the data exists.
 
     Args:
         args (Namespace): ``config``, ``work_dir``, ``resume``, ``amp``,
