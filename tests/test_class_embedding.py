@@ -6,6 +6,7 @@ import torch
 import mmseg_zs3  # noqa: F401
 from mmseg.registry import MODELS
 from mmseg_zs3.embeddings import ClassEmbeddings, dataset_classes
+from mmseg_zs3.utils.extra_state import decode_extra_state
 
 VOC = list(dataset_classes('PascalVOCDataset'))
 
@@ -33,7 +34,7 @@ def test_builds_and_reorders_by_dataset_name(voc_file):
     # saved with the weights: checkpoints are self-contained
     state = model.state_dict()
     assert torch.equal(state['embeddings'], out)
-    assert state['_extra_state']['class_names'] == VOC
+    assert decode_extra_state(state['_extra_state'])['class_names'] == VOC
 
 
 def test_list_and_file_order(voc_file):

@@ -30,6 +30,7 @@ from PIL import Image
 from mmseg_zs3.apis import MMSegInferencer, inference_model, init_model
 from mmseg_zs3.datasets.zs3_shapes import ZS3ShapesDataset
 from mmseg_zs3.embeddings import ClassEmbeddings
+from mmseg_zs3.utils.extra_state import decode_extra_state, encode_extra_state
 
 SHAPES = osp.join(REPO, 'configs/zs3/shapes')
 STAGE1_CONFIG = osp.join(SHAPES, 'unet-s2-fcn_shapes_seen-only.py')
@@ -157,10 +158,11 @@ def test_checkpoint_holds_embeddings_names_and_reinit_record(trained):
     state = ckpt['state_dict']
     np.testing.assert_array_equal(
         state['class_embedding.embeddings'].numpy(), trained['vectors'])
-    extra = state['class_embedding._extra_state']
+    extra = decode_extra_state(state['class_embedding._extra_state'])
     assert extra['class_names'] == CLASSES
     assert extra['meta']['sources'] == ['test']
-    assert state['decode_head._extra_state'] == dict(reinit_classifier=True)
+    assert decode_extra_state(
+        state['decode_head._extra_state']) == dict(reinit_classifier=True)
     assert list(ckpt['meta']['dataset_meta']['classes']) == CLASSES
 
 
@@ -294,7 +296,8 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
     with pytest.raises(FileNotFoundError, match='Training needs it'):
         module.init_weights()
     good = dict(embeddings=torch.arange(12.).view(3, 4),
-                _extra_state=dict(class_names=['a', 'b', 'c'], meta={}))
+                _extra_state=encode_extra_state(
+                    dict(class_names=['a', 'b', 'c'], meta={})))
     # no embeddings in the checkpoint
     with pytest.raises(FileNotFoundError) as e:
         module.load_state_dict({}, strict=False)
@@ -305,7 +308,8 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
     # another class order
     with pytest.raises(ValueError, match="another class order.*'c', 'b'"):
         module.load_state_dict(dict(
-            good, _extra_state=dict(class_names=['a', 'c', 'b'], meta={})))
+            good, _extra_state=encode_extra_state(
+                dict(class_names=['a', 'c', 'b'], meta={}))))
     # a checkpoint saved from an unfilled placeholder
     with pytest.raises(ValueError, match='not finite'):
         module.load_state_dict(dict(good, embeddings=module().clone()))

@@ -11,6 +11,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
 
+from mmseg_zs3.utils.extra_state import decode_extra_state, encode_extra_state
+
 FEATURE_NORMS = ('none', 'l2')
 TRAIN_CLASSES = ('all', 'seen')
 _EXTRA_STATE = '_extra_state'  # torch's key of get_extra_state()
@@ -244,10 +246,13 @@ class ZeroShotDecodeHead(BaseModule):
 
     # ------------------------------------------------------------------
     # checkpoints
-    def get_extra_state(self) -> Dict[str, Any]:
+    def get_extra_state(self) -> torch.Tensor:
         """What a checkpoint records about this head: ``reinit_classifier``
-        (whether its classifier was trained from a re-initialisation)."""
-        return dict(reinit_classifier=self.reinit_classifier)
+        (whether its classifier was trained from a re-initialisation), as a
+        JSON ``uint8`` tensor (see :mod:`mmseg_zs3.utils.extra_state`: a
+        state dict of tensors only, as mmengine's DDP set-up needs)."""
+        return encode_extra_state(
+            dict(reinit_classifier=self.reinit_classifier))
 
     def set_extra_state(self, state: Any) -> None:
         """Accept the recorded state of a checkpoint.
@@ -259,10 +264,7 @@ class ZeroShotDecodeHead(BaseModule):
         Raises:
             TypeError: ``state`` is not the dict of :meth:`get_extra_state`.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f'ZeroShotDecodeHead: the checkpoint holds extra '
-                            f'state of type {type(state).__name__}, expected '
-                            'a dict with reinit_classifier')
+        decode_extra_state(state, 'ZeroShotDecodeHead extra state')
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
@@ -291,8 +293,8 @@ class ZeroShotDecodeHead(BaseModule):
                     f'classes (`{prefix + name}`), but this head predicts '
                     f'num_classes={self.num_classes}; use a checkpoint '
                     'trained on the same class list')
-        from_reinit_head = isinstance(state_dict.get(extra_key), dict) and \
-            bool(state_dict[extra_key].get('reinit_classifier'))
+        extra = decode_extra_state(state_dict.get(extra_key), extra_key)
+        from_reinit_head = bool((extra or {}).get('reinit_classifier'))
         if self.reinit_classifier and not from_reinit_head and cls_keys:
             for key in cls_keys:
                 state_dict.pop(key)
@@ -346,9 +348,9 @@ class ZeroShotDecodeHead(BaseModule):
         own = self.classifier.state_dict()
         cls_prefix = prefix + 'classifier.'
         for key, value in state_dict.items():
-            if not key.startswith(cls_prefix) or \
-                    not isinstance(value, torch.Tensor):
-                continue
+            if not key.startswith(cls_prefix) or key.endswith(
+                    _EXTRA_STATE) or not isinstance(value, torch.Tensor):
+                continue  # extra state is JSON text, its length is free
             mine = own.get(key[len(cls_prefix):])
             if isinstance(mine, torch.Tensor) and mine.shape != value.shape:
                 raise ValueError(

@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 
 from mmseg_zs3.embeddings import ClassEmbeddings, resolve_class_names
+from mmseg_zs3.utils.extra_state import decode_extra_state, encode_extra_state
 
 _EXTRA_STATE = '_extra_state'  # torch's key of get_extra_state()
 
@@ -159,15 +160,19 @@ class ClassEmbedding(BaseModule):
                 'tools/build_class_embeddings.py.')
         super().init_weights()
 
-    def get_extra_state(self) -> Dict[str, Any]:
+    def get_extra_state(self) -> torch.Tensor:
         """The class names (row order) and provenance, saved with the
-        weights."""
-        return dict(class_names=list(self.class_names),
-                    meta=json.loads(json.dumps(self.meta)))
+        weights as a JSON ``uint8`` tensor (see
+        :mod:`mmseg_zs3.utils.extra_state`: a state dict of tensors only, as
+        mmengine's DDP set-up needs)."""
+        return encode_extra_state(
+            dict(class_names=list(self.class_names),
+                 meta=json.loads(json.dumps(self.meta))))
 
     def set_extra_state(self, state: Any) -> None:
         """Adopt the provenance of a checkpoint's embeddings (the names were
         checked in :meth:`_load_from_state_dict`)."""
+        state = decode_extra_state(state, 'ClassEmbedding extra state')
         self.meta = dict(state.get('meta') or {})
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
@@ -177,7 +182,7 @@ class ClassEmbedding(BaseModule):
         order; refuse a checkpoint without them when there is no file."""
         key = prefix + 'embeddings'
         extra_key = prefix + _EXTRA_STATE
-        extra = state_dict.get(extra_key)
+        extra = decode_extra_state(state_dict.get(extra_key), extra_key)
         if extra is not None and not (isinstance(extra, dict) and isinstance(
                 extra.get('class_names'), (list, tuple))):
             raise TypeError(
