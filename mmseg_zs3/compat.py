@@ -122,6 +122,11 @@ def install_lazy_mmcv_ops() -> bool:
     return True
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickled file asks for an object that could run code or corrupt
+    memory; it is refused before anything of it runs."""
+
+
 # The statistics that ``HistoryBuffer._set_default_statistics`` registers.
 # An mmengine checkpoint pickles them as ``getattr(HistoryBuffer, name)``
 # (pickle protocol 2 stores a method by its class and name).
@@ -146,14 +151,14 @@ def history_buffer_getattr(obj, name):
         function: ``HistoryBuffer.<name>``.
 
     Raises:
-        pickle.UnpicklingError: Any other object or attribute.
+        UnsafePickleError: Any other object or attribute.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
     if (obj is HistoryBuffer and type(name) is str
             and name in HISTORY_BUFFER_STATISTICS):
         return getattr(HistoryBuffer, name)
     what = getattr(obj, '__qualname__', None) or type(obj).__name__
-    raise pickle.UnpicklingError(
+    raise UnsafePickleError(
         f'getattr({what}, {name!r}) is not allowed: a checkpoint may only '
         f'read the statistics methods {sorted(HISTORY_BUFFER_STATISTICS)} of '
         'mmengine\'s HistoryBuffer')
@@ -173,11 +178,11 @@ class _NdarrayName:
 
     def __new__(cls, *args):
         if not isinstance(cls, type):  # NEWOBJ on the stand-in
-            raise pickle.UnpicklingError(_NDARRAY_REFUSAL)
+            raise UnsafePickleError(_NDARRAY_REFUSAL)
         return super().__new__(cls)
 
     def __call__(self, *args, **kwargs):  # REDUCE on the stand-in
-        raise pickle.UnpicklingError(_NDARRAY_REFUSAL)
+        raise UnsafePickleError(_NDARRAY_REFUSAL)
 
     def __repr__(self) -> str:
         return 'numpy.ndarray (a name in a checkpoint, not the class)'
@@ -207,7 +212,7 @@ def reconstruct_ndarray(subtype, shape, dtype):
         np.ndarray: An empty array to be filled by ``__setstate__``.
 
     Raises:
-        pickle.UnpicklingError: ``subtype`` is anything else.
+        UnsafePickleError: ``subtype`` is anything else.
     """
     import numpy as np
     try:
@@ -215,7 +220,7 @@ def reconstruct_ndarray(subtype, shape, dtype):
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct
     if subtype is not NDARRAY_NAME:
-        raise pickle.UnpicklingError(
+        raise UnsafePickleError(
             f'_reconstruct({subtype!r}, ...) is not allowed: a checkpoint '
             'may only rebuild plain numpy arrays')
     return _reconstruct(np.ndarray, shape, dtype)
@@ -328,7 +333,7 @@ def load_from_local(filename: str, map_location=None):
         mmseg_zs3.utils.CheckpointFileError: The file is empty, truncated or
             not a torch file (see
             :func:`~mmseg_zs3.utils.checkpoint_file_problem`).
-        pickle.UnpicklingError: The file is a torch file, but holds objects
+        UnsafePickleError: The file is a torch file, but holds objects
             beyond tensors and the globals allowed by
             :func:`allow_mmengine_checkpoint_globals`; nothing in it was run.
         ValueError: A complete torch file that still fails to load.
@@ -348,7 +353,7 @@ def load_from_local(filename: str, map_location=None):
             raise CheckpointFileError(
                 f'checkpoint file {filename!r} {problem}') from None
         if isinstance(e, pickle.UnpicklingError):
-            raise pickle.UnpicklingError(
+            raise UnsafePickleError(
                 f'refusing to load {filename!r}: it holds objects that a '
                 f'file of weights does not need ({_weights_only_reason(e)}).'
                 ' Unpickling such objects can run code from the file, so it '

@@ -362,3 +362,25 @@ def test_yaml_alias_file(tmp_path, marker):
     pkl.write_bytes(pickle.dumps(_System(marker)))
     with pytest.raises(ValueError, match=r'\.json, \.yaml or \.yml'):
         get_aliases(str(pkl))
+
+
+def test_pickled_object_array_from_bytes(tmp_path):
+    """The ``.pkl`` importer's ``numpy.ndarray`` is the stand-in too (NULL
+    pointers here, so that a regression fails instead of crashing)."""
+
+    class NullObjectArray:
+
+        def __reduce__(self):
+            return np.ndarray, ((2, ), np.dtype('O'), bytes(16))
+
+    path = tmp_path / 'embeddings.pkl'
+    path.write_bytes(pickle.dumps(NullObjectArray(), protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        import_class_embeddings(str(path), VOC)
+    # A real array pickle still loads, with every protocol.
+    rows = np.random.default_rng(0).normal(size=(21, 4))
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        path.write_bytes(pickle.dumps(rows, protocol=protocol))
+        np.testing.assert_allclose(
+            import_class_embeddings(str(path), VOC).vectors, rows,
+            atol=1e-6)

@@ -16,14 +16,19 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from mmseg_zs3.compat import (NDARRAY_NAME, UnsafePickleError,
+                              load_from_local, reconstruct_ndarray)
+
 from .aliases import DATASET_ALIASES, resolve_class_names
 from .builder import NORMALIZATIONS, normalize_vectors
 from .class_embeddings import (ClassEmbeddings, format_unusable_rows,
                                unusable_rows)
 
 # Globals a pickled numpy array may reference; nothing else is unpickled.
-# They only build arrays from bytes (numpy refuses object arrays from a
-# buffer), lists and dicts: no attribute access, no other callable.
+# They only build arrays from bytes (``_frombuffer`` and ``__setstate__``
+# refuse object arrays from bytes; ``numpy.ndarray`` itself, which does not,
+# is replaced by a stand-in), lists and dicts: no attribute access, no other
+# callable.
 _SAFE_GLOBALS = {
     ('numpy.core.multiarray', '_reconstruct'),
     ('numpy._core.multiarray', '_reconstruct'),
@@ -42,12 +47,22 @@ ARRAY_FORMATS = ('.npy (without pickled objects)', '.npz', '.pkl (numpy '
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays, lists and dicts only (no arbitrary code)."""
+    """Unpickles numpy arrays, lists and dicts only (no arbitrary code).
+
+    ``numpy.ndarray`` resolves to the stand-in of
+    :data:`mmseg_zs3.compat.NDARRAY_NAME` (calling the class would turn
+    bytes of the file into object pointers), which only ``_reconstruct``
+    accepts.
+    """
 
     def find_class(self, module, name):
+        if (module, name) == ('numpy', 'ndarray'):
+            return NDARRAY_NAME
+        if name == '_reconstruct' and (module, name) in _SAFE_GLOBALS:
+            return reconstruct_ndarray
         if (module, name) in _SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(
+        raise UnsafePickleError(
             f'refusing to unpickle {module}.{name}: only numpy arrays, '
             f'lists and dicts are read from published embedding pickles')
 
@@ -60,8 +75,8 @@ def _load_pickle(path: str):
         except UnicodeDecodeError:
             continue  # a Python 2 pickle: numpy buffers need latin-1
         except pickle.UnpicklingError as e:
-            if str(e).startswith('refusing'):
-                raise pickle.UnpicklingError(
+            if isinstance(e, UnsafePickleError):
+                raise UnsafePickleError(
                     f'{path!r}: {e}; nothing in it was run') from None
             raise ValueError(
                 f'{path!r} is not a readable pickle ({e}); accepted array '
@@ -95,13 +110,12 @@ def load_array(path: str, key: Optional[str] = None):
 
     Raises:
         FileNotFoundError: No such file.
-        pickle.UnpicklingError: The file holds other objects than arrays
-            (the file is named; nothing in it was run).
+        mmseg_zs3.compat.UnsafePickleError: The file holds other objects
+            than arrays (the file is named; nothing in it was run).
         ValueError: The file is unreadable, truncated or of another kind,
             holds no 2-D matrix, or a dict without ``key``.
         KeyError: ``key`` is not in the dict.
     """
-    from mmseg_zs3.compat import load_from_local
     if not osp.isfile(path):
         raise FileNotFoundError(f'embedding array not found: {path!r}')
     if osp.getsize(path) == 0:
