@@ -47,3 +47,30 @@ def test_bad_input():
     gen = MODELS.build(dict(type='GMMNGenerator', embed_dim=5))
     with pytest.raises(ValueError, match=r'expected \[N, 5\]'):
         gen(torch.randn(2, 6))
+
+
+def test_dropout_keeps_nn_dropout_semantics():
+    """The mask dropout: about p of the hidden units zeroed, the rest scaled
+    by 1 / (1 - p) (inverted dropout, so the mean is kept); none in eval."""
+    from mmseg_zs3.models.generative_heads.gmmn_generator import GMMNGenerator
+    torch.manual_seed(0)
+    gen = GMMNGenerator(embed_dim=4, noise_dim=4, hidden_dim=4000,
+                        feat_dim=3, dropout=0.5)
+    seen = {}
+    gen.fc2.register_forward_pre_hook(
+        lambda m, args: seen.__setitem__('h', args[0].detach()))
+    emb = torch.randn(8, 4)
+    noise = torch.rand(8, 4)
+    gen.eval()
+    gen(emb, noise)
+    plain = seen['h']
+    gen.train()
+    gen(emb, noise)
+    h = seen['h']
+    zeroed = (h == 0) & (plain != 0)
+    assert abs(zeroed.float().mean().item() - 0.5) < 0.02
+    kept = h != 0
+    torch.testing.assert_close(h[kept], plain[kept] * 2)
+    gen.dropout.p = 1.0
+    gen(emb, noise)
+    assert torch.count_nonzero(seen['h']) == 0

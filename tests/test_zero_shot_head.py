@@ -349,3 +349,20 @@ def test_head_with_its_own_classifier_refused():
         norm_cfg=BN, align_corners=False)
     with pytest.raises(TypeError, match='PointHead has its own classifier'):
         MODELS.build(dict(type='ZeroShotDecodeHead', head=point_head))
+
+
+def test_classifiers_score_pixel_features_as_the_1x1_conv(embedding_file):
+    """[N, C] pixel features (the stage-2 cache path) get the same scores as
+    the 1x1 convolution over [N, C, 1, 1] (float64 reference)."""
+    from mmseg_zs3.models.classifiers import (ConvClassifier,
+                                              ProjectionClassifier)
+    torch.manual_seed(0)
+    feats = torch.randn(50, 8, dtype=torch.float64)
+    for clf in (ConvClassifier(8, 5),
+                ProjectionClassifier(
+                    8, 5, dict(type='ClassEmbedding',
+                               embedding_file=embedding_file))):
+        clf = clf.double()
+        clf.init_weights()
+        ref = clf(feats[:, :, None, None])[:, :, 0, 0]
+        torch.testing.assert_close(clf(feats), ref)

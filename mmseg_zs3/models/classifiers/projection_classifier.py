@@ -28,6 +28,9 @@ class ProjectionClassifier(BaseModule):
         init_cfg (dict, optional): Defaults to Normal(std=0.01).
     """
 
+    # forward() also takes pixel features [N, C] (the stage-2 cache path).
+    accepts_pixel_features = True
+
     def __init__(self,
                  in_channels: int,
                  num_classes: int,
@@ -48,7 +51,14 @@ class ProjectionClassifier(BaseModule):
         self.conv = nn.Conv2d(in_channels, emb.shape[1], kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Scores ``[B, num_classes, H, W]`` of features ``[B, C, H, W]``."""
+        """Scores of features ``[B, C, H, W]`` (``[B, num_classes, H, W]``)
+        or of pixel features ``[N, C]`` (``[N, num_classes]``)."""
+        if x.dim() == 2:
+            proj = F.normalize(
+                F.linear(x, self.conv.weight.flatten(1), self.conv.bias),
+                dim=1)
+            emb = F.normalize(self.class_embedding().to(proj), dim=1)
+            return self.scale * F.linear(proj, emb)
         proj = F.normalize(self.conv(x), dim=1)
         emb = F.normalize(self.class_embedding().to(proj), dim=1)
         return self.scale * F.conv2d(proj, emb[:, :, None, None])

@@ -206,7 +206,8 @@ class ZeroShotDecodeHead(BaseModule):
 
     def classify(self, feat: Tensor) -> Tensor:
         """Class scores of features ``[B, C, H, W]`` or ``[N, C]``."""
-        if feat.dim() == 2:
+        if feat.dim() == 2 and not getattr(self.classifier,
+                                           'accepts_pixel_features', False):
             return self.classifier(feat[:, :, None, None])[:, :, 0, 0]
         return self.classifier(feat)
 
