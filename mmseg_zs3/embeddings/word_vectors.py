@@ -105,8 +105,8 @@ def _floats(tokens) -> bool:
 
 
 def _text_line(path: str, line: bytes, what: str) -> list:
-    try:
-        return line.decode('utf-8').split()
+    try:  # incremental: a line cut at the read limit may end mid-character
+        return codecs.getincrementaldecoder('utf-8')().decode(line).split()
     except UnicodeDecodeError:
         raise _unreadable(
             path, f'its {what} is not UTF-8 text, and it is not a fastText '
