@@ -661,3 +661,18 @@ def test_check_invalid_loss_hook_interval():
     from mmseg_zs3.engine.hooks import CheckInvalidLossHook
     with pytest.raises(ValueError, match='interval=0'):
         CheckInvalidLossHook(interval=0)
+
+
+def test_projection_classifier_width_is_not_a_class_count():
+    """A DeViSE checkpoint's ``classifier.conv`` maps to the 50-d embedding
+    space: its 50 outputs are not 50 classes (stage 2 from it is legal);
+    a conv classifier's outputs are."""
+    from mmseg_zs3.utils.checkpoint_checks import find_num_classes_mismatches
+    expected = {'decode_head.classifier.conv.weight': 17}
+    devise = {'decode_head.classifier.conv.weight': torch.zeros(50, 8, 1, 1),
+              'decode_head.classifier.class_embedding.embeddings':
+              torch.zeros(17, 50)}
+    assert find_num_classes_mismatches(devise, expected) == []
+    conv = {'decode_head.classifier.conv.weight': torch.zeros(50, 8, 1, 1)}
+    assert find_num_classes_mismatches(conv, expected) == [
+        ('decode_head.classifier.conv.weight', 50, 17)]

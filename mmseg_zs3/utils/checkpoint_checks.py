@@ -89,8 +89,15 @@ def find_num_classes_mismatches(
         of the model)`` of every differing key.
     """
     found = []
-    for key, value in checkpoint_state_dict(checkpoint).items():
+    state_dict = checkpoint_state_dict(checkpoint)
+    for key, value in state_dict.items():
         if not key.endswith(tuple(key_suffixes)) or key not in expected:
+            continue
+        if key.endswith('classifier.conv.weight') and (
+                key[:-len('conv.weight')] + 'class_embedding.embeddings'
+                in state_dict):
+            # A projection classifier (DeViSE): its conv maps to the
+            # embedding space; the class count is in its embedding rows.
             continue
         count = int(value.shape[0])
         if count != int(expected[key]):
