@@ -13,11 +13,11 @@ from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.dist import barrier, get_dist_info
 from mmengine.fileio import get as get_bytes
 from mmengine.logging import print_log
-from mmengine.utils import track_iter_progress
 
 from mmseg.registry import DATASETS
 from ..splits import SplitSpec, ZeroShotSplit, build_split
 from ..fileio import atomic_open
+from ..utils.progress import track
 from .transforms import CheckSegMap, MapUnseenToIgnore
 
 POLICIES = ('drop_image', 'ignore')
@@ -426,7 +426,8 @@ class SeenOnlyDataset:
                 f'SeenOnlyDataset: scanning {len(todo)} annotation files for '
                 f'class presence (cache: {cache_file}).',
                 logger='current')
-            for path, rel, stat in track_iter_progress(todo):
+            for path, rel, stat in track(
+                    todo, description='SeenOnlyDataset: scanned'):
                 values = self._scan(path, backends[path])
                 entries[rel] = [stat.st_size, stat.st_mtime_ns, values]
                 presence[path] = values

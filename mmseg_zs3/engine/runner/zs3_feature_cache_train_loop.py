@@ -13,10 +13,10 @@ from mmengine.fileio import get as read_bytes
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
-from mmengine.utils import ProgressBar
 from mmseg.registry import LOOPS
 from torch.utils.data import DataLoader
 
+from ...utils.progress import Progress
 from ..feature_cache import (CACHE_FORMAT, FeatureCache, PixelBatches,
                              derived_seed)
 
@@ -269,7 +269,8 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
         loader = self._extraction_loader()
         indices: List[int] = list(loader.sampler)
         batch_size = loader.batch_size
-        bar = ProgressBar(len(loader)) if is_main_process() else None
+        bar = Progress(len(loader), 'ZS3 feature cache: image batches') \
+            if is_main_process() else None
         devices = [torch.cuda.current_device()] if (
             torch.cuda.is_available() and torch.cuda.is_initialized()) else []
         self.runner.model.train()
@@ -281,8 +282,6 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
                           indices[i * batch_size:(i + 1) * batch_size])
                 if bar is not None:
                     bar.update()
-        if bar is not None:
-            print_log('', logger='current')  # end the progress bar's line
         cache.save(self.cache_path, key)
         self.cache_seconds = time.perf_counter() - start
         totals = all_gather_object(
