@@ -287,7 +287,11 @@ def generate_shapes_dataset(root: str,
             raise FileExistsError(
                 f'{root} exists, is not empty and has no meta.json of a '
                 'shapes dataset; refusing to write into it')
-        foreign = _foreign_entries(root)
+        # Not this tool's output (no meta.json of a shapes dataset): name
+        # what is there; else name what this tool did not write.
+        foreign = (
+            sorted(os.listdir(root))
+            if old is None else _foreign_entries(root))
         shown = ', '.join(foreign[:5])
         if len(foreign) > 5:
             shown += f' and {len(foreign) - 5} more'

@@ -165,21 +165,28 @@ class WorkDirGuardHook(Hook):
         pointer = osp.join(runner.work_dir, 'last_checkpoint')
         target = None
         if osp.isfile(pointer):
-            with open(pointer, encoding='utf-8', errors='replace') as f:
-                target = f.read().strip()
+            with open(pointer, 'rb') as f:
+                raw = f.read(4097)
+            try:
+                target = raw.decode('utf-8').strip()
+            except UnicodeDecodeError:
+                target = '\n'  # not a path: handled below
         if target and _is_remote(target):
             return
         candidates = checkpoint_files(folder, tmpl)
         skipped: List[Tuple[str, str]] = []
-        if target:
+        if target and (len(target) > 4096 or not target.isprintable()):
+            skipped.append((pointer, 'does not hold a file path'))
+            target = None
+        elif target:
             problem = checkpoint_file_problem(target)
             if problem is None:
                 return
             skipped.append((target, problem))
         elif target == '':
             skipped.append((pointer, 'is empty'))
-        elif not candidates:
-            return  # nothing to resume: mmengine starts afresh and says so
+        elif not candidates:  # no last_checkpoint, no checkpoint
+            return  # nothing to resume: mmengine starts afresh, says so
         else:
             skipped.append((pointer, 'does not exist'))
         chosen = None
