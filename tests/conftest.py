@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny generated shapes dataset and tiny configs."""
+import logging
 import os.path as osp
 
 import pytest
@@ -96,3 +97,27 @@ def tiny_run(shapes_root, tmp_path_factory):
 def trained_checkpoint(tiny_run):
     """``iter_2.pth`` of :func:`tiny_run`, saved by mmengine's Runner."""
     return osp.join(tiny_run['work_dir'], 'iter_2.pth')
+
+
+class LogRecords(logging.Handler):
+    """Collects the messages of mmengine's current logger."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def log_messages():
+    """The messages logged through mmengine's current logger during a test
+    (its stream handler writes to the stdout of the process start, which
+    pytest's capsys does not see)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    handler = LogRecords()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

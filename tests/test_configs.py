@@ -126,6 +126,11 @@ def test_configs_found():
 def test_config_builds_model(config, tmp_path):
     cfg = Config.fromfile(config)
     check_config_types(cfg)
+    # the plugin's runtime hooks come from the config itself, so mmseg's own
+    # tools/train.py and tools/test.py get them too
+    from mmseg_zs3.engine.hooks import RUNTIME_HOOKS
+    hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+    assert set(RUNTIME_HOOKS) <= set(hooks), (config, hooks)
     # no false alarm of the key check that tools/train.py and test.py run:
     # every key of the loops, dataloaders and model is one that its class
     # takes
@@ -188,3 +193,26 @@ def test_stage2_config_matches_stage1(config):
     else:
         assert cfg.train_cfg.type == 'EpochBasedTrainLoop'
         assert cfg.train_dataloader.dataset.type != 'SeenOnlyDataset'
+
+
+def test_runtime_hooks_list_matches_the_runtime_config():
+    from mmseg_zs3.engine.hooks import RUNTIME_HOOKS
+    cfg = Config.fromfile(osp.join(REPO, 'configs/zs3/_base_/zs3_runtime.py'))
+    assert tuple(h['type'] for h in cfg.custom_hooks) == RUNTIME_HOOKS
+
+
+def test_tools_respect_a_configs_own_custom_hooks(log_messages):
+    """A config without custom_hooks gets the runtime hooks; one that sets
+    them (even to []) keeps its choice, with a warning naming what is off."""
+    from mmseg_zs3.apis.runner_cfg import ensure_runtime_hooks
+    from mmseg_zs3.engine.hooks import RUNTIME_HOOKS
+    plain = Config(dict(model=dict(type='EncoderDecoder')))
+    ensure_runtime_hooks(plain)
+    assert tuple(h['type'] for h in plain.custom_hooks) == RUNTIME_HOOKS
+    assert 'mmseg_zs3' in plain.custom_imports['imports']
+    assert not any('leave out' in m for m in log_messages)
+    emptied = Config(dict(custom_hooks=[]))
+    ensure_runtime_hooks(emptied)
+    assert emptied.custom_hooks == []
+    assert any("leave out ['CheckpointClassCountHook'" in m
+               for m in log_messages)

@@ -2,12 +2,11 @@
 trains every epoch (its last step has a non-zero lr), and the optimizer gets
 mmengine's parameter groups without a warning per frozen tensor."""
 import glob
-import logging
 import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, LogRecords
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
@@ -87,16 +86,6 @@ def test_the_old_schedule_ended_one_epoch_early():
     assert lr_per_step(cfg)[-1] == [0.0, 0.0]
 
 
-class _Records(logging.Handler):
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def test_optimizer_same_groups_one_log_line(tmp_path):
     from mmengine.logging import MMLogger
 
@@ -109,7 +98,7 @@ def test_optimizer_same_groups_one_log_line(tmp_path):
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
-    handler = _Records()
+    handler = LogRecords()
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
     try:

@@ -1,5 +1,4 @@
 import copy
-import logging
 
 import numpy as np
 import pytest
@@ -208,27 +207,6 @@ def test_bad_config():
             dict(type='ZeroShotDecodeHead',
                  head=dict(type='ConvClassifier', in_channels=2,
                            num_classes=2)))
-
-
-class _Records(logging.Handler):
-    """Collects the messages of mmengine's current logger."""
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def log_messages():
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def _predict(model, inputs):

@@ -131,9 +131,35 @@ def load_config(config: str,
                    '--work-dir' if work_dir is not None else 'work_dir')
     if launcher != 'none':
         _adapt_distributed_to_cpu(cfg)
-    ensure_custom_hook(cfg, 'CheckpointClassCountHook')
-    ensure_custom_hook(cfg, 'WorkDirGuardHook')
+    ensure_runtime_hooks(cfg)
     return cfg
+
+
+def ensure_runtime_hooks(cfg: Config) -> None:
+    """Give a config the plugin's runtime hooks, unless it chose its own.
+
+    A config without a ``custom_hooks`` key (e.g. a plain mmseg config) gets
+    every hook of :data:`~mmseg_zs3.engine.hooks.RUNTIME_HOOKS`. A config that
+    sets ``custom_hooks`` (even to ``[]``) keeps its choice, as mmseg would,
+    and a warning names the runtime hooks it leaves out and what they guard.
+
+    Args:
+        cfg (Config): The config, changed in place.
+    """
+    from mmseg_zs3.engine.hooks import RUNTIME_HOOKS
+    if 'custom_hooks' not in cfg:
+        for hook_type in RUNTIME_HOOKS:
+            ensure_custom_hook(cfg, hook_type)
+        return
+    present = {h.get('type') for h in cfg.custom_hooks or []}
+    left_out = [h for h in RUNTIME_HOOKS if h not in present]
+    if left_out:
+        print_log(
+            f'custom_hooks of the config leave out {left_out}: the checks '
+            'of checkpoints, classes and losses, exact --resume and the '
+            'work-dir guard that they provide are off (see '
+            'configs/zs3/_base_/zs3_runtime.py).',
+            logger='current', level=logging.WARNING)
 
 
 def ensure_custom_hook(cfg: Config, hook_type: str) -> None:

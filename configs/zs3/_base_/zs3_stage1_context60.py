@@ -10,7 +10,7 @@ _base_ = [
     './models/zs3_deeplabv3plus_r101-d16.py',
     './datasets/zs3_pascal_context60.py',
     './schedules/zs3_stage1_200e.py',
-    'mmseg::_base_/default_runtime.py',
+    './zs3_runtime.py',
 ]
 crop_size = (312, 312)
 model = dict(

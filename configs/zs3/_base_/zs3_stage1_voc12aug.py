@@ -9,7 +9,7 @@ _base_ = [
     './models/zs3_deeplabv3plus_r101-d16.py',
     './datasets/zs3_voc12aug.py',
     './schedules/zs3_stage1_200e.py',
-    'mmseg::_base_/default_runtime.py',
+    './zs3_runtime.py',
 ]
 crop_size = (312, 312)
 model = dict(

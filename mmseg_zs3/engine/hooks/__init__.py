@@ -7,3 +7,11 @@ from .rng_state_hook import RNGStateCheckpointHook  # noqa: F401
 from .show_and_save_visualization_hook import \
     ShowAndSaveVisualizationHook  # noqa: F401
 from .work_dir_guard_hook import WorkDirGuardHook  # noqa: F401
+
+#: The plugin's runtime hooks, in the order of
+#: ``configs/zs3/_base_/zs3_runtime.py`` (every zs3 config inherits them, so
+#: mmseg's own tools get them too; ``tools/train.py`` and ``tools/test.py``
+#: add them to a config that has no ``custom_hooks`` at all).
+RUNTIME_HOOKS = ('CheckpointClassCountHook', 'CheckpointKindHook',
+                 'ClassListCheckHook', 'CheckInvalidLossHook',
+                 'RNGStateCheckpointHook', 'WorkDirGuardHook')

@@ -10,7 +10,6 @@
 # that is no class (255 is ignored), a label map of another size than its
 # image, or one with 3 channels.
 # Set the split's k in the config that inherits this file.
-custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 _base_ = ['mmseg::_base_/datasets/pascal_context.py']
 data_root = 'data/VOCdevkit/VOC2010/'
 crop_size = (312, 312)

@@ -10,7 +10,6 @@
 # that is no class (255 is ignored), a label map of another size than its
 # image, or one with 3 channels.
 # Set the split's k in the config that inherits this file.
-custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 _base_ = ['mmseg::_base_/datasets/pascal_voc12_aug.py']
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (312, 312)
