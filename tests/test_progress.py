@@ -34,3 +34,9 @@ def test_terminal_gets_mmengines_bar(capsys):
 def test_empty_work_reports_nothing(capsys):
     assert list(track([], interactive=False)) == []
     assert capsys.readouterr().out == ''
+
+
+def test_few_steps_log_each_line_once(log_messages):
+    list(track(range(3), description='few', interactive=False))
+    assert [m.split(' (')[0] for m in log_messages if 'few' in m] == [
+        'few: 1/3', 'few: 2/3', 'few: 3/3']

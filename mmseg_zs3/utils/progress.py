@@ -52,9 +52,12 @@ class Progress:
                 self._file.write('\n')
                 self._file.flush()
             return
+        passed = False
         while self.total > 0 and self._next_quarter <= 4 and \
                 self.done * 4 >= self._next_quarter * self.total:
             self._next_quarter += 1
+            passed = True
+        if passed:  # one line per update, however many quarters it passed
             elapsed = time.perf_counter() - self._start
             print_log(f'{self.description}: {self.done}/{self.total} '
                       f'({elapsed:.1f} s)', logger='current')
