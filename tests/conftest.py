@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny generated shapes dataset and tiny configs."""
+import itertools
 import logging
 import os.path as osp
 
@@ -12,6 +13,18 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ORACLE_CONFIG = osp.join(
     REPO, 'configs/zs3/shapes/unet-s2-fcn_shapes_oracle.py')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+_RUN_IDS = itertools.count()
+
+
+def unique_experiment_name(prefix: str = 'zs3_test') -> str:
+    """A new ``experiment_name`` for each Runner of a test process.
+
+    mmengine names a run's MessageHub after ``experiment_name``, which is
+    the config name plus a timestamp in seconds: two Runners built within
+    one second share one hub, and the loss history of one appears in the
+    other's.
+    """
+    return f'{prefix}_{next(_RUN_IDS)}'
 
 
 @pytest.fixture(scope='session')
@@ -41,6 +54,7 @@ def tiny_config(data_root: str,
     """
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
+    cfg.experiment_name = unique_experiment_name()
     cfg.log_level = 'WARNING'
     for key in DATALOADERS:
         loader = cfg.get(key)

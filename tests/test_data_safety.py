@@ -4,7 +4,6 @@ dir, orphaned temporary files, and checkpoint files that are not one."""
 import errno
 import glob
 import hashlib
-import itertools
 import json
 import os
 import os.path as osp
@@ -17,7 +16,8 @@ import time
 import mmseg
 import pytest
 import torch
-from conftest import REPO, tiny_config, write_tiny_config
+from conftest import (REPO, tiny_config, unique_experiment_name,
+                      write_tiny_config)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -26,7 +26,6 @@ from mmseg_zs3.fileio import AtomicLocalBackend, DirLockedError, host_name
 from mmseg_zs3.utils import CheckpointFileError, checkpoint_file_problem
 
 TINY = dict(num_train=2, num_val=1, num_calib=1)
-_RUNS = itertools.count()
 
 
 def _digest(folder):
@@ -207,7 +206,7 @@ def _cfg(shapes_root, work_dir, **kwargs):
     cfg = tiny_config(shapes_root, str(work_dir), **kwargs)
     # mmengine names a runner's logger by config and start second: two
     # runners within a second would share the first one's log file.
-    cfg.experiment_name = f'zs3_data_safety_{next(_RUNS)}'
+    cfg.experiment_name = unique_experiment_name('zs3_data_safety')
     return cfg
 
 
@@ -540,7 +539,7 @@ def test_killed_run_of_mmseg_train_tool_resumes(shapes_root, tmp_path):
     cfg = Config.fromfile(config)
     cfg.resume = True
     cfg.train_cfg.max_iters = newest + 1
-    cfg.experiment_name = f'zs3_data_safety_{next(_RUNS)}'
+    cfg.experiment_name = unique_experiment_name('zs3_data_safety')
     runner = Runner.from_cfg(cfg)
     runner.train()
     log = _log(runner)

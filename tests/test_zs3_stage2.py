@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, unique_experiment_name
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
@@ -147,6 +147,7 @@ def stage2_config(data_root: str,
     """
     max_epochs = max_epochs or 1
     cfg = Config.fromfile(STAGE2_CONFIG)
+    cfg.experiment_name = unique_experiment_name()
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     cfg.load_from = load_from or files['stage1']
