@@ -30,6 +30,8 @@ from typing import Optional
 import numpy as np
 from mmengine.logging import print_log
 
+from ..utils.cache_dir import user_cache_dir
+
 WORD_VECTOR_FORMATS = ('word2vec_bin', 'word2vec_text', 'glove', 'fasttext',
                        'kv', 'auto')
 # What the error for an unreadable file lists as accepted.
@@ -39,7 +41,6 @@ ACCEPTED_FORMATS = (
     'GloVe text ("word v1 v2 ..." lines, no header), fastText .bin models, '
     'and gensim .kv/.model files (pickles: only with --trust-pickle); '
     'text files may be .gz or .bz2')
-CACHE_ENV = 'MMSEG_ZS3_CACHE'
 CACHE_FORMAT = 'mmseg_zs3.word_vectors_cache'
 CACHE_VERSION = 2
 MANIFEST = 'manifest.json'
@@ -61,10 +62,7 @@ def default_cache_dir(cache_dir: Optional[str] = None) -> str:
     Returns:
         str: The directory (not created).
     """
-    if cache_dir:
-        return osp.expanduser(cache_dir)
-    root = os.environ.get(CACHE_ENV) or osp.join('~', '.cache', 'mmseg_zs3')
-    return osp.join(osp.expanduser(root), 'word_vectors')
+    return user_cache_dir('word_vectors', cache_dir)
 
 
 def _opener(path: str):

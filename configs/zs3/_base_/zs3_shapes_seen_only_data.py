@@ -1,5 +1,8 @@
 # Seen-only training data of the shapes demo: images with any unseen pixel are
 # dropped (ZS3Net's stage-1 protocol).
+# The class presence of the annotations is scanned once and cached per user
+# ($MMSEG_ZS3_CACHE/class_presence or ~/.cache/mmseg_zs3/class_presence); add
+# cache_dir=... to the SeenOnlyDataset dict below to choose another folder.
 _base_ = ['./datasets/zs3_shapes.py']
 train_dataloader = dict(
     dataset=dict(

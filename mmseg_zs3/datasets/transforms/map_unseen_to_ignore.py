@@ -82,7 +82,9 @@ class MapUnseenToIgnore(BaseTransform):
                     f'Unseen class indices {found} found in '
                     f'{results.get("seg_map_path", key)!r}, an image that '
                     'the seen-only training set should have dropped. The '
-                    'class-presence cache is stale: delete it and restart.')
+                    "class-presence cache is stale: delete SeenOnlyDataset's "
+                    'cache_dir (by default $MMSEG_ZS3_CACHE/class_presence '
+                    'or ~/.cache/mmseg_zs3/class_presence) and restart.')
             seg = seg.copy()
             seg[unseen] = self.ignore_index
             results[key] = seg

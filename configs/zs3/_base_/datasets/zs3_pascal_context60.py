@@ -9,6 +9,10 @@
 # CheckSegMap (after LoadAnnotations) refuses, naming the file, a label value
 # that is no class (255 is ignored), a label map of another size than its
 # image, or one with 3 channels.
+# 'drop_image' scans the annotations once (with the pipeline's LoadAnnotations
+# and its backend_args) and caches the class presence per user, in
+# $MMSEG_ZS3_CACHE/class_presence or ~/.cache/mmseg_zs3/class_presence (never
+# next to the data); set cache_dir in the SeenOnlyDataset dict to choose.
 # Set the split's k in the config that inherits this file.
 _base_ = ['mmseg::_base_/datasets/pascal_context.py']
 data_root = 'data/VOCdevkit/VOC2010/'
