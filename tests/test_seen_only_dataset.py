@@ -316,6 +316,16 @@ def test_cache_is_reused_and_invalidated(voc_root, user_cache, monkeypatch):
     scanned.clear()
     SeenOnlyDataset(_voc_cfg(voc_root), split=split)
     assert len(scanned) == 5
+    # Nor an entry that is no list of label values (edited, other version).
+    with open(osp.join(cache_dir, files[0])) as f:
+        content = json.load(f)
+    for entry in content['files'].values():
+        entry[1] = 'abc'
+    with open(osp.join(cache_dir, files[0]), 'w') as f:
+        json.dump(content, f)
+    scanned.clear()
+    SeenOnlyDataset(_voc_cfg(voc_root), split=split)
+    assert len(scanned) == 5
 
     # The same files loaded otherwise (reduce_zero_label): their own cache.
     scanned.clear()
@@ -488,11 +498,27 @@ def test_bad_input(voc_root):
     with pytest.raises(ValueError, match=r"a_seen.png' is loaded as shape "
                        r"\(16, 16, 3\).*imdecode_backend='cv2'"):
         SeenOnlyDataset(cv2_cfg, split=split)
-    # Missing annotation: the error names the file.
+    # A file backend that mmengine does not know: named, with the known.
+    s4_cfg = _voc_cfg(voc_root)
+    s4_cfg['pipeline'] = [
+        TRAIN_PIPELINE[0],
+        dict(type='LoadAnnotations', backend_args=dict(backend='s4'))
+    ] + TRAIN_PIPELINE[2:]
+    with pytest.raises(ValueError, match=r"backend='s4'.*no such file "
+                       r"backend \(registered: \[.*'local'"):
+        SeenOnlyDataset(s4_cfg, split=split)
+    # An empty annotation file.
+    open(bad, 'wb').close()
+    with pytest.raises(ValueError, match=r"d_person.png': it is empty"):
+        SeenOnlyDataset(_voc_cfg(voc_root), split=split)
+    # Missing annotation, or a folder in its place: the error names it.
     os.remove(bad)
     for policy in ('drop_image', 'ignore'):
         with pytest.raises(FileNotFoundError, match='d_person.png'):
             SeenOnlyDataset(_voc_cfg(voc_root), split=split, policy=policy)
+    os.mkdir(bad)
+    with pytest.raises(FileNotFoundError, match='d_person.png.*is no file'):
+        SeenOnlyDataset(_voc_cfg(voc_root), split=split)
 
 
 def test_map_unseen_to_ignore_transform():

@@ -14,6 +14,7 @@ from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.dist import barrier, get_dist_info
 from mmengine.fileio import (HardDiskBackend, LocalBackend, get,
                              get_file_backend)
+from mmengine.fileio.backends import backends, prefix_to_backends
 from mmengine.logging import print_log
 from PIL import Image
 
@@ -263,7 +264,7 @@ class SeenOnlyDataset:
                     if len(missing) > 1 else '')
             raise FileNotFoundError(
                 f'SeenOnlyDataset: annotation file {missing[0]!r} does not '
-                f'exist{more}.')
+                f'exist or is no file{more}.')
 
     def _insert_label_checks(self, leaves: List[BaseDataset]) -> None:
         """Insert ``CheckSegMap`` and ``MapUnseenToIgnore`` after every
@@ -459,8 +460,7 @@ class SeenOnlyDataset:
         for key, (path, loader, info, local) in group.items():
             stamp = _stamp(path, loader, local)
             entry = cached.get(key)
-            if (isinstance(entry, list) and len(entry) == 2
-                    and entry[0] == stamp):
+            if _valid_entry(entry, stamp):
                 entries[key] = entry
                 presence[key] = entry[1]
             else:
@@ -597,9 +597,24 @@ def _annotation_loader(leaf: BaseDataset) -> MMCVLoadAnnotations:
 
 
 def _backend(path: str, loader: MMCVLoadAnnotations):
-    """The mmengine file backend ``loader`` reads ``path`` with."""
-    return get_file_backend(
-        path, backend_args=loader.backend_args, enable_singleton=True)
+    """The mmengine file backend ``loader`` reads ``path`` with.
+
+    Raises:
+        ValueError: mmengine has no backend of that name or URI prefix.
+    """
+    try:
+        return get_file_backend(
+            path, backend_args=loader.backend_args, enable_singleton=True)
+    except KeyError as err:
+        name = (loader.backend_args or {}).get('backend')
+        asked = (f"backend_args=dict(backend={name!r}, ...)"
+                 if name is not None else f'the URI prefix of {path!r}')
+        raise ValueError(
+            f"SeenOnlyDataset: the pipeline's {type(loader).__name__} reads "
+            f'annotations with {asked}, but mmengine has no such file '
+            f'backend (registered: {sorted(backends)}, URI prefixes: '
+            f'{sorted(p for p in prefix_to_backends if p)}). Register it '
+            'with mmengine.fileio.register_backend.') from err
 
 
 def _decode_spec(leaf: BaseDataset, loader: MMCVLoadAnnotations) -> str:
@@ -634,6 +649,9 @@ def _check_8_bit(path: str, loader: MMCVLoadAnnotations) -> None:
     except Exception as err:
         raise ValueError(f'SeenOnlyDataset: cannot read annotation file '
                          f'{path!r}: {err}') from err
+    if not data:
+        raise ValueError(f'SeenOnlyDataset: cannot read annotation file '
+                         f'{path!r}: it is empty (0 bytes).')
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.mode in _8_BIT_MODES:
@@ -658,6 +676,18 @@ def _check_8_bit(path: str, loader: MMCVLoadAnnotations) -> None:
             'LoadAnnotations reads labels as 8-bit and would wrap it to '
             f'{int(raw.max()) % 256}. Save the labels as 8-bit class '
             'indices.')
+
+
+def _valid_entry(entry, stamp: list) -> bool:
+    """Whether ``entry`` is ``[stamp, sorted label values]`` (a cache file
+    edited by hand or by another version is rescanned, not trusted)."""
+    if not (isinstance(entry, list) and len(entry) == 2
+            and entry[0] == stamp and isinstance(entry[1], list)):
+        return False
+    values = entry[1]
+    return all(
+        type(v) is int and 0 <= v for v in values) and values == sorted(
+            set(values))
 
 
 def _stamp(path: str, loader: MMCVLoadAnnotations, local: bool) -> list:
