@@ -685,9 +685,8 @@ def _valid_entry(entry, stamp: list) -> bool:
             and entry[0] == stamp and isinstance(entry[1], list)):
         return False
     values = entry[1]
-    return all(
-        type(v) is int and 0 <= v for v in values) and values == sorted(
-            set(values))
+    return (all(type(v) is int and v >= 0 for v in values)
+            and values == sorted(set(values)))
 
 
 def _stamp(path: str, loader: MMCVLoadAnnotations, local: bool) -> list:
