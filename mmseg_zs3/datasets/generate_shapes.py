@@ -10,9 +10,9 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
 
 from ..fileio import format_bytes, make_temp_dir, remove_orphaned_temps
+from ..utils.progress import Progress
 from .zs3_shapes import COLOUR_RGB, COLOURS, SHAPES, SHAPES_CLASSES
 
 FORMAT_VERSION = 1
@@ -325,7 +325,8 @@ def generate_shapes_dataset(root: str,
         splits = [('train', num_train, None), ('val', num_val, None),
                   ('calib', num_calib, calib_allowed)]
         total = num_train + num_val + num_calib
-        bar = ProgressBar(total) if total >= 200 else None
+        bar = Progress(total, 'shapes dataset: images') \
+            if total >= 200 else None
         for split_idx, (split, n, allowed) in enumerate(splits):
             rng = np.random.default_rng([seed, split_idx])
             os.makedirs(osp.join(tmp, 'img_dir', split))
