@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny generated shapes dataset and tiny configs."""
+import importlib.util
 import itertools
 import logging
 import os.path as osp
@@ -135,3 +136,12 @@ def log_messages():
     logger.addHandler(handler)
     yield handler.messages
     logger.removeHandler(handler)
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` as a module (its ``parse_args``, ``main``)."""
+    spec = importlib.util.spec_from_file_location(
+        f'zs3_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,7 @@ import os.path as osp
 from argparse import Namespace
 
 import pytest
-from conftest import REPO, write_tiny_config
+from conftest import REPO, load_tool, write_tiny_config
 
 from mmseg_zs3 import apis
 from mmseg_zs3.apis import ConfigCheckError, check_config_types
@@ -18,12 +18,7 @@ ZS3NET_SHAPES = osp.join(REPO, 'configs', 'zs3', 'shapes',
                          'zs3net_unet-s2-fcn_shapes.py')
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'zs3_cli_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 @pytest.fixture(scope='module')

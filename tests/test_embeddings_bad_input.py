@@ -2,14 +2,13 @@
 work, and nothing unusable is written (issue: NaN/inf/zero vectors, truncated
 files and cache entries, files of other formats, unwritable --out, indices
 for names, --help without defaults)."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import load_tool
 from mmengine.logging import MMLogger
 
 from mmseg_zs3.embeddings import (ClassEmbeddings, build_class_embeddings,
@@ -20,12 +19,7 @@ from mmseg_zs3.embeddings.word_vectors import CACHE_VERSION, cache_key
 VOC = list(dataset_classes('PascalVOCDataset'))
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'zs3_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 BUILD = _tool('build_class_embeddings')

@@ -10,7 +10,6 @@ under the allow-list this package used to install; every other test asserts
 that the marker stays absent and the error names the file.
 """
 import argparse
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -21,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, tiny_config, write_tiny_config
+from conftest import REPO, load_tool, tiny_config, write_tiny_config
 from mmengine.logging import MMLogger
 from mmengine.logging.history_buffer import HistoryBuffer
 from torch._tensor import _rebuild_from_type_v2
@@ -123,12 +122,7 @@ def _old_allow_list():
                        and isinstance(getattr(dtypes, n), type)]
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'zs3_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 @pytest.fixture

@@ -1,24 +1,18 @@
 """tools/train.py and tools/test.py flags, and mmseg's own unmodified
 tools/train.py on a zs3 config."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import subprocess
 import sys
 
 import mmseg
-from conftest import REPO, write_tiny_config
+from conftest import load_tool, write_tiny_config
 
 from mmseg_zs3 import apis
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'zs3_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_tool = load_tool
 
 
 def test_train_flags(tmp_path, shapes_root):

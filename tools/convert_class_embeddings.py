@@ -17,6 +17,7 @@ import pickle
 import sys
 
 import mmseg_zs3  # noqa: F401
+from mmseg_zs3.apis.cli_types import HelpFormatter
 from mmseg_zs3.embeddings import (NORMALIZATIONS, check_output_path,
                                   import_class_embeddings,
                                   load_packaged_glove, load_word_vectors,
@@ -25,15 +26,6 @@ from mmseg_zs3.embeddings.word_vectors import check_word_vector_source
 
 PACKAGED = 'glove-packaged'
 
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
-                    argparse.RawDescriptionHelpFormatter):
-    """Defaults in every option's help; the example kept as written."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.required:
-            return action.help  # its help says what the default is
-        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@
 fail minutes later inside mmengine or torch. These types make argparse exit
 at once with ``argument --flag: invalid value -1: expected ...``;
 :class:`CfgOptionsAction` does the same for a ``--cfg-options`` item that is
-not ``KEY=VALUE``.
+not ``KEY=VALUE``; :class:`HelpFormatter` is the ``--help`` of every tool.
 """
 import argparse
 
@@ -85,3 +85,15 @@ class CfgOptionsAction(DictAction):
                     self, f'invalid value {item!r}: expected KEY=VALUE, '
                     'e.g. train_cfg.max_iters=100')
         super().__call__(parser, namespace, values, option_string)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """``--help`` with every option's default and the description (its
+    examples) kept as written. An option whose default is None or that is
+    required shows its help alone: its help says what happens without it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
