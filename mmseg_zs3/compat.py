@@ -306,8 +306,19 @@ def _weights_only_reason(error: Exception) -> str:
     marker = 'WeightsUnpickler error:'
     if marker in text:
         text = text.split(marker, 1)[1]
-    text = text.strip().split('\n')[0]
-    return text.split(' Please use ')[0].strip()
+    # torch's message is paragraphs: its advice to re-run with
+    # weights_only=False (first, for a blocked module such as os/posix), the
+    # reason, a pointer to its docs. Keep the reason only.
+    advice = ('weights only load failed', 're-running', 'weights_only',
+              'check the documentation of torch.load', 'trusted source')
+    lines = [
+        line.strip() for line in text.splitlines() if line.strip() and
+        not any(a in line.lower() for a in advice)
+    ]
+    reason = lines[0].split(' Please use ')[0].strip() if lines else ''
+    if not reason or 'weights_only' in reason.lower():
+        return "torch's weights_only unpickler refused it"
+    return reason
 
 
 def load_from_local(filename: str, map_location=None):

@@ -378,3 +378,29 @@ def test_pickled_object_array_from_bytes(tmp_path):
         np.testing.assert_allclose(
             import_class_embeddings(str(path), VOC).vectors, rows,
             atol=1e-6)
+
+
+@pytest.mark.parametrize('zipped', [True, False], ids=['zip', 'legacy'])
+def test_blocked_module_payload_gets_no_unsafe_advice(tmp_path, marker,
+                                                      zipped):
+    """A checkpoint whose pickle calls ``os.system`` (a module torch blocks):
+    torch's error starts with its advice to re-run with weights_only=False;
+    the message keeps its reason and drops the advice, in every entry point
+    that reads torch files (checkpoints, the feature cache, the importer)."""
+    from mmengine.runner import load_checkpoint
+
+    from mmseg_zs3.engine.feature_cache import FeatureCache
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': _System(marker)}, path,
+               _use_new_zipfile_serialization=zipped)
+    for load in (lambda: load_checkpoint(torch.nn.Linear(2, 2), path),
+                 lambda: import_class_embeddings(path, VOC, key='meta')):
+        with pytest.raises(pickle.UnpicklingError) as e:
+            load()
+        msg = str(e.value)
+        assert path in msg and 'system' in msg, msg
+        assert 'weights_only' not in msg and 'Re-running' not in msg, msg
+    cache, reason = FeatureCache.load(path, dict(num_classes=2))
+    assert cache is None and path in reason
+    assert 'weights_only' not in reason and 'Re-running' not in reason
+    assert not marker.exists()

@@ -18,6 +18,7 @@ import numpy as np
 
 from mmseg_zs3.compat import (NDARRAY_NAME, UnsafePickleError,
                               load_from_local, reconstruct_ndarray)
+from mmseg_zs3.utils.checkpoint_file import is_legacy_torch_file
 
 from .aliases import DATASET_ALIASES, resolve_class_names
 from .builder import NORMALIZATIONS, normalize_vectors
@@ -121,10 +122,11 @@ def load_array(path: str, key: Optional[str] = None):
     if osp.getsize(path) == 0:
         raise ValueError(f'embedding array {path!r} is empty (0 bytes)')
     with open(path, 'rb') as f:
-        head = f.read(6)
-    if head.startswith(b'PK') and not path.endswith('.npz'):
+        head = f.read(16)
+    if (head.startswith(b'PK') and not path.endswith('.npz')) or \
+            is_legacy_torch_file(head):
         obj = load_from_local(path, map_location='cpu')
-    elif head == b'\x93NUMPY' or path.endswith(('.npy', '.npz')):
+    elif head[:6] == b'\x93NUMPY' or path.endswith(('.npy', '.npz')):
         try:
             obj = np.load(path, allow_pickle=False)
             if isinstance(obj, np.lib.npyio.NpzFile):

@@ -29,6 +29,14 @@ class CheckpointFileError(ValueError):
     """No usable checkpoint file where one is needed."""
 
 
+def is_legacy_torch_file(head: bytes) -> bool:
+    """Whether ``head`` (a file's first 16 bytes or more) starts a file of
+    torch's legacy (pre-1.6, non-zip) ``torch.save`` format: a pickle whose
+    first record is torch's magic number."""
+    return head[:1] == b'\x80' and \
+        head[2:2 + len(_LEGACY_MAGIC)] == _LEGACY_MAGIC
+
+
 def checkpoint_file_problem(path: str) -> Optional[str]:
     """What keeps ``path`` from being a complete checkpoint, if anything.
 
@@ -64,7 +72,7 @@ def checkpoint_file_problem(path: str) -> Optional[str]:
             return ('is a zip archive but not a torch checkpoint (it has no '
                     'data.pkl record)')
         return None
-    if head[:1] == b'\x80' and head[2:2 + len(_LEGACY_MAGIC)] == _LEGACY_MAGIC:
+    if is_legacy_torch_file(head):
         return None
     return (f'is not a torch file: neither a zip archive written by '
             f'torch.save nor a legacy torch file (first bytes {head[:8]!r})')
