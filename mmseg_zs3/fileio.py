@@ -74,6 +74,14 @@ def temp_prefix(name: str) -> str:
     return f'.{name}.{TEMP_MARK}-{host_name()}-{os.getpid()}-'
 
 
+def _default_mode(directory: bool = False) -> int:
+    """The permission bits ``open``/``mkdir`` would give under the umask
+    (``tempfile`` makes private 0600/0700 files and folders instead)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def make_temp_dir(path: str) -> str:
     """Create an empty temporary folder next to ``path`` (to be renamed to
     ``path`` when complete, or removed).
@@ -86,10 +94,12 @@ def make_temp_dir(path: str) -> str:
     """
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(
+    tmp = tempfile.mkdtemp(
         prefix=temp_prefix(osp.basename(osp.abspath(path))),
         suffix='.tmp',
         dir=parent)
+    os.chmod(tmp, _default_mode(directory=True))
+    return tmp
 
 
 @contextlib.contextmanager
@@ -119,6 +129,10 @@ def atomic_open(path: str, mode: str = 'wb', **kwargs):
     fd, tmp = tempfile.mkstemp(
         dir=folder, prefix=temp_prefix(osp.basename(path)), suffix='.tmp')
     try:
+        # the mode a plain open() would give (or the replaced file's), not
+        # mkstemp's private 0600: checkpoints on shared storage stay readable
+        os.fchmod(fd, os.stat(path).st_mode & 0o7777
+                  if osp.exists(path) else _default_mode())
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()

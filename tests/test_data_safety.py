@@ -554,3 +554,24 @@ def test_killed_run_of_mmseg_train_tool_resumes(shapes_root, tmp_path):
         _assert_complete(osp.join(work_dir, f'iter_{step}.pth'))
     assert not osp.exists(lock)
     assert not glob.glob(osp.join(work_dir, '.*.tmp'))
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    """Files and folders written through temporary names get the mode a
+    plain open()/mkdir() gives under the umask (mkstemp's is 0600), or the
+    mode of the file they replace."""
+    from mmseg_zs3.fileio import atomic_open, make_temp_dir
+    old = os.umask(0o022)
+    try:
+        new = str(tmp_path / 'new.pth')
+        with atomic_open(new) as f:
+            f.write(b'x')
+        assert os.stat(new).st_mode & 0o777 == 0o644
+        os.chmod(new, 0o640)
+        with atomic_open(new) as f:
+            f.write(b'y')
+        assert os.stat(new).st_mode & 0o777 == 0o640
+        folder = make_temp_dir(str(tmp_path / 'dataset'))
+        assert os.stat(folder).st_mode & 0o777 == 0o755
+    finally:
+        os.umask(old)
