@@ -307,6 +307,34 @@ class DirLock:
         return (f'pid {holder["pid"]} on host {holder["host"]} (started '
                 f'{started}; lock file {self.path})')
 
+    def check_free(self) -> None:
+        """Raise if another process holds the lock now; take nothing.
+
+        For a check before any work (``tools/train.py`` runs it before the
+        Runner writes its config copy into the work dir); :meth:`acquire`
+        still decides when the run starts.
+
+        Raises:
+            DirLockedError: Another process holds the lock.
+        """
+        if not osp.isfile(self.path) or self.path in DirLock._held:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise DirLockedError(
+                f'{osp.dirname(self.path)} is in use by another run: '
+                f'{self._describe(self.read_holder(self.path))}. Wait '
+                'for it to finish, or use another work dir.') from None
+        finally:
+            os.close(fd)  # closing drops the shared lock taken to test
+
     def acquire(self) -> Optional[str]:
         """Take the lock.
 
@@ -328,7 +356,17 @@ class DirLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # a few tries: check_free() of a starting run holds a shared
+                # lock for microseconds
+                for attempt in range(5):
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError as e:
+                        if e.errno not in (errno.EAGAIN, errno.EACCES) or \
+                                attempt == 4:
+                            raise
+                        time.sleep(0.02)
             except OSError as e:
                 os.close(fd)
                 if e.errno not in (errno.EAGAIN, errno.EACCES):

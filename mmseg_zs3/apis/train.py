@@ -87,7 +87,33 @@ def setup_train_cfg(args: Namespace) -> Config:
     check_config_keys(cfg, parts)
     check_config_values(cfg, parts[1:])
     check_data_paths(cfg, loaders)
+    check_work_dir_free(cfg)
     return cfg
+
+
+def check_work_dir_free(cfg: Config) -> None:
+    """Refuse a work dir that another training run holds, before the Runner
+    writes its config copy and log folder there (``WorkDirGuardHook`` takes
+    the lock itself when the run starts; this only checks it early).
+
+    Args:
+        cfg (Config): The training config.
+
+    Raises:
+        mmseg_zs3.fileio.DirLockedError: Naming the holder's pid and host.
+    """
+    import os
+    import os.path as osp
+
+    from mmseg_zs3.fileio import DirLock
+    if os.environ.get('RANK', '0') != '0':
+        return  # rank 0 speaks for the job
+    hooks = [h for h in cfg.get('custom_hooks', None) or []
+             if h.get('type') == 'WorkDirGuardHook']
+    if not hooks:
+        return
+    lock_name = hooks[0].get('lock_name', '.zs3_train.lock')
+    DirLock(osp.join(cfg.work_dir, lock_name)).check_free()
 
 
 def build_runner(cfg: Config) -> Runner:
