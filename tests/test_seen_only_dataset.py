@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 
 import numpy as np
 import pytest
@@ -461,7 +462,7 @@ def test_ddp_scans_once_with_a_barrier(voc_root, monkeypatch, rank):
         assert len(events) == 1
 
 
-def test_bad_input(voc_root):
+def test_bad_input(voc_root, tmp_path):
     split = dict(name='zs3_voc', k=2)
     with pytest.raises(ValueError, match=r"policy='drop'.*'drop_image'"):
         SeenOnlyDataset(_voc_cfg(voc_root), split=split, policy='drop')
@@ -498,6 +499,18 @@ def test_bad_input(voc_root):
     with pytest.raises(ValueError, match=r"a_seen.png' is loaded as shape "
                        r"\(16, 16, 3\).*imdecode_backend='cv2'"):
         SeenOnlyDataset(cv2_cfg, split=split)
+    # A colour image as label map, read with pillow: the advice is to save
+    # a single-channel map (not to switch to the backend already in use).
+    rgb_root = str(tmp_path / 'rgb')
+    shutil.copytree(voc_root, rgb_root)
+    rgb = osp.join(rgb_root, 'SegmentationClass', 'a_seen.png')
+    seg = np.asarray(Image.open(rgb))
+    Image.fromarray(np.stack([seg] * 3, -1).astype(np.uint8)).save(rgb)
+    with pytest.raises(ValueError) as e:
+        SeenOnlyDataset(_voc_cfg(rgb_root), split=split)
+    assert 'a_seen.png' in str(e.value) and '(16, 16, 3)' in str(e.value)
+    assert 'single-channel (grey or palette) image' in str(e.value)
+    assert "use imdecode_backend='pillow'" not in str(e.value)
     # A file backend that mmengine does not know: named, with the known.
     s4_cfg = _voc_cfg(voc_root)
     s4_cfg['pipeline'] = [

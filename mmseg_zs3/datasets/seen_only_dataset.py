@@ -509,14 +509,18 @@ class SeenOnlyDataset:
                 'the annotations (with_seg=True).')
         seg = results['gt_seg_map']
         if seg.ndim != 2:
+            backend = getattr(loader, 'imdecode_backend', None)
+            hint = ("cv2 decodes a palette ('P' mode) PNG to its colours: "
+                    "use imdecode_backend='pillow'" if backend != 'pillow'
+                    else 'the file itself has several channels: save the '
+                    'label map as a single-channel (grey or palette) image '
+                    'of class indices, not a colour image')
             raise ValueError(
                 f'SeenOnlyDataset: annotation file {path!r} is loaded as '
                 f'shape {tuple(seg.shape)} by the pipeline\'s '
-                f'{type(loader).__name__} (imdecode_backend='
-                f'{getattr(loader, "imdecode_backend", None)!r}); mmseg '
-                'needs a single-channel (H, W) map of class indices (cv2 '
-                "decodes a palette ('P' mode) PNG to its colours: use "
-                "imdecode_backend='pillow').")
+                f'{type(loader).__name__} (imdecode_backend={backend!r}); '
+                'mmseg needs a single-channel (H, W) map of class indices '
+                f'({hint}).')
         return np.unique(seg).tolist()
 
     @staticmethod
