@@ -307,6 +307,12 @@ class DirLock:
         return (f'pid {holder["pid"]} on host {holder["host"]} (started '
                 f'{started}; lock file {self.path})')
 
+    def _locked_error(self) -> 'DirLockedError':
+        return DirLockedError(
+            f'{osp.dirname(self.path)} is in use by another run: '
+            f'{self._describe(self.read_holder(self.path))}. Wait for it to '
+            'finish, or use another work dir.')
+
     def check_free(self) -> None:
         """Raise if another process holds the lock now; take nothing.
 
@@ -328,10 +334,7 @@ class DirLock:
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            raise DirLockedError(
-                f'{osp.dirname(self.path)} is in use by another run: '
-                f'{self._describe(self.read_holder(self.path))}. Wait '
-                'for it to finish, or use another work dir.') from None
+            raise self._locked_error() from None
         finally:
             os.close(fd)  # closing drops the shared lock taken to test
 
@@ -371,10 +374,7 @@ class DirLock:
                 os.close(fd)
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                raise DirLockedError(
-                    f'{osp.dirname(self.path)} is in use by another run: '
-                    f'{self._describe(self.read_holder(self.path))}. Wait '
-                    'for it to finish, or use another work dir.') from None
+                raise self._locked_error() from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
