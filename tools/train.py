@@ -14,8 +14,10 @@ def parse_args(argv=None):
         '--resume',
         action='store_true',
         default=False,
-        help='resume from `load_from` if set, else from the latest '
-        'checkpoint in the work_dir')
+        help='resume from `load_from` if set (as mmengine does), else from '
+        'the latest checkpoint in the work_dir (a truncated newest one is '
+        'skipped); in ZS3Net stage 2, where `load_from` is the stage-1 '
+        'network, from the latest stage-2 checkpoint of the work_dir if any')
     parser.add_argument(
         '--amp',
         action='store_true',
