@@ -32,7 +32,6 @@ ROW_TITLES = dict(
     devise='DeViSE baseline',
     zs3net='ZS3Net',
     zs3net_calibrated='ZS3Net calibrated',
-    zs5net='ZS5Net',
     oracle='oracle (all classes)')
 METRIC_KEYS = ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc')
 EMBEDDING_NAME = 'class_embeddings_glove-6B-50d.npz'
