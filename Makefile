@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make demo   the main job: the whole ZS3Net pipeline on CPU on generated data
-#   make test   the whole test suite
+#   make test   the linters, then the whole test suite
 # Each creates .venv with the pinned CPU stack if it is missing.
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-$(shell cksum requirements/constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test lint venv clean-venv
 
 venv: $(STAMP)
 
@@ -25,7 +25,14 @@ $(STAMP): requirements/constraints.txt pyproject.toml
 demo: venv
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-test: venv
+# The linters that setup.cfg configures, as mmseg's pre-commit runs them.
+LINT_PATHS := mmseg_zs3 tools tests benchmarks configs
+lint: venv
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --recursive --diff $(LINT_PATHS)
+
+test: lint
 	$(PY) -m pytest tests $(TEST_ARGS)
 
 clean-venv:

@@ -27,26 +27,33 @@ t0 = time.perf_counter()
 kv = load_packaged_glove(cache_dir=cache)
 emb = build_class_embeddings(classes, kv, dataset='COCOStuffDataset')
 emb.save(out)
-print(f'BUILD {time.perf_counter() - t0:.3f} {len(emb)} {emb.dim} {t_import:.3f}')
+elapsed = time.perf_counter() - t0
+print(f'BUILD {elapsed:.3f} {len(emb)} {emb.dim} {t_import:.3f}')
 '''
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--classes', default='COCOStuffDataset',
-                   help="'COCOStuffDataset' (mmseg's 171) or "
-                   "'coco_stuff_182' (with the 11 unused ids)")
+    p.add_argument(
+        '--classes',
+        default='COCOStuffDataset',
+        help="'COCOStuffDataset' (mmseg's 171) or "
+        "'coco_stuff_182' (with the 11 unused ids)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for run in ('first (fresh cache)', 'second (cached)'):
             t0 = time.perf_counter()
-            res = subprocess.run(
-                [sys.executable, '-c', CHILD, f'{tmp}/cache', args.classes,
-                 f'{tmp}/coco.npz'], capture_output=True, text=True,
-                check=True)
+            res = subprocess.run([
+                sys.executable, '-c', CHILD, f'{tmp}/cache', args.classes,
+                f'{tmp}/coco.npz'
+            ],
+                                 capture_output=True,
+                                 text=True,
+                                 check=True)
             wall = time.perf_counter() - t0
-            line = [ln for ln in res.stdout.splitlines()
-                    if ln.startswith('BUILD')][-1].split()
+            line = [
+                ln for ln in res.stdout.splitlines() if ln.startswith('BUILD')
+            ][-1].split()
             print(f'{run:<20} classes={line[2]} dim={line[3]} '
                   f'build={float(line[1]):.2f} s  (imports '
                   f'{float(line[4]):.1f} s, process wall {wall:.1f} s)')

@@ -30,8 +30,9 @@ def spread(summaries: Dict[int, dict]) -> Dict[str, dict]:
     out rather than averaged over fewer seeds.
     """
     seeds = sorted(summaries)
-    rows = [r for r in summaries[seeds[0]]
-            if all(r in summaries[s] for s in seeds)]
+    rows = [
+        r for r in summaries[seeds[0]] if all(r in summaries[s] for s in seeds)
+    ]
     out = {}
     for row in rows:
         out[row] = {}
@@ -44,8 +45,10 @@ def spread(summaries: Dict[int, dict]) -> Dict[str, dict]:
     if 'oracle' in out:  # the acceptance bar: hIoU against the oracle's
         oracle = out['oracle']['hIoU']['per_seed']
         for row in out:
-            values = [h / o if o else 0.0 for h, o in
-                      zip(out[row]['hIoU']['per_seed'], oracle)]
+            values = [
+                h / o if o else 0.0
+                for h, o in zip(out[row]['hIoU']['per_seed'], oracle)
+            ]
             out[row]['hIoU_over_oracle'] = dict(
                 per_seed=values,
                 mean=statistics.mean(values),
@@ -57,8 +60,10 @@ def format_spread(result: Dict[str, dict], seeds: List[int]) -> str:
     from mmseg_zs3.apis.demo import ROW_TITLES
     head = ' / '.join(str(s) for s in seeds)
     keys = [k for k in next(iter(result.values()))]
-    lines = [f'| model (seeds {head}) | ' + ' | '.join(keys) + ' |',
-             '|---' * (len(keys) + 1) + '|']
+    lines = [
+        f'| model (seeds {head}) | ' + ' | '.join(keys) + ' |',
+        '|---' * (len(keys) + 1) + '|'
+    ]
     for row, metrics in result.items():
         cells = []
         for key in keys:
@@ -76,8 +81,10 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--work-root', default='work_dirs/demo_seeds')
     p.add_argument('--data-prefix', default='data/zs3_shapes_seed')
-    p.add_argument('--aggregate-only', action='store_true',
-                   help='read <work-root>/seed<S>/summary.json; train nothing')
+    p.add_argument(
+        '--aggregate-only',
+        action='store_true',
+        help='read <work-root>/seed<S>/summary.json; train nothing')
     args = p.parse_args()
     from mmseg_zs3.apis.demo import run_demo
     from mmseg_zs3.fileio import atomic_open
@@ -95,7 +102,8 @@ def main():
                 summaries[seed] = json.load(f)
         else:
             summaries[seed] = run_demo(
-                work_dir=work_dir, data_root=f'{args.data_prefix}{seed}',
+                work_dir=work_dir,
+                data_root=f'{args.data_prefix}{seed}',
                 seed=seed)
     result = spread(summaries)
     table = format_spread(result, args.seeds)

@@ -52,19 +52,34 @@ STAGE2_CONFIG = osp.join(REPO,
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', help='default: a temporary folder')
-    parser.add_argument('--num-train', type=int, default=600,
-                        help='generated training images (64x64)')
-    parser.add_argument('--batch-size', type=int, default=16,
-                        help='images per batch (the config: 16)')
-    parser.add_argument('--epochs', type=int, default=10,
-                        help='epochs of the cache loop (the config: 10)')
-    parser.add_argument('--official-images', type=int, default=100,
-                        help='time the official schedule on this many images '
-                        'and scale to an epoch (0: the whole epoch)')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads (0: torch default)')
-    parser.add_argument('--keep', action='store_true',
-                        help='keep the temporary work dir')
+    parser.add_argument(
+        '--num-train',
+        type=int,
+        default=600,
+        help='generated training images (64x64)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=16,
+        help='images per batch (the config: 16)')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=10,
+        help='epochs of the cache loop (the config: 10)')
+    parser.add_argument(
+        '--official-images',
+        type=int,
+        default=100,
+        help='time the official schedule on this many images '
+        'and scale to an epoch (0: the whole epoch)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='torch threads (0: torch default)')
+    parser.add_argument(
+        '--keep', action='store_true', help='keep the temporary work dir')
     return parser.parse_args()
 
 
@@ -79,8 +94,12 @@ def prepare(work_dir: str, num_train: int) -> dict:
     data = osp.join(work_dir, 'zs3_shapes')
     if not osp.isdir(data):
         generate_shapes_dataset(
-            data, num_train=num_train, num_val=8, num_calib=8,
-            image_size=64, seed=0)
+            data,
+            num_train=num_train,
+            num_val=8,
+            num_calib=8,
+            image_size=64,
+            seed=0)
     emb = osp.join(work_dir, 'class_embeddings.npz')
     build_class_embeddings(
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
@@ -116,9 +135,8 @@ def stage2_config(files: dict, work_dir: str, loop: str, epochs: int,
     cfg.default_hooks.checkpoint.interval = epochs + 1  # no checkpoints
     cfg.default_hooks.checkpoint.save_last = False
     cfg.default_hooks.logger.interval = 10**6
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='BenchEpochTimerHook')
-    ]
+    cfg.custom_hooks = list(cfg.get('custom_hooks',
+                                    [])) + [dict(type='BenchEpochTimerHook')]
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=0)
     return cfg
@@ -138,8 +156,8 @@ def register_timer_hook():
 
         def after_train_epoch(self, runner):
             runner.bench_epoch_seconds = getattr(
-                runner, 'bench_epoch_seconds', []) + [
-                    time.perf_counter() - self._start]
+                runner, 'bench_epoch_seconds',
+                []) + [time.perf_counter() - self._start]
 
 
 class PeakRSS:
@@ -182,8 +200,10 @@ def run_runner(files, work_dir, loop, epochs, batch_size):
     def measured_compute(self, key):
         with PeakRSS() as rss:
             cache = compute(self, key)
-        measured.update(rss=rss.peak - rss.start, nbytes=cache.nbytes,
-                        seconds=self.cache_seconds)
+        measured.update(
+            rss=rss.peak - rss.start,
+            nbytes=cache.nbytes,
+            seconds=self.cache_seconds)
         return cache
 
     ZS3FeatureCacheTrainLoop.compute_cache = measured_compute
@@ -203,8 +223,7 @@ def run_frozen_forward(files, work_dir, batch_size):
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, load_checkpoint
     init_default_scope('mmseg')
-    cfg = stage2_config(files, work_dir, 'EpochBasedTrainLoop', 1,
-                        batch_size)
+    cfg = stage2_config(files, work_dir, 'EpochBasedTrainLoop', 1, batch_size)
     loader = Runner.build_dataloader(cfg.train_dataloader)
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
@@ -227,8 +246,7 @@ def run_official(files, work_dir, batch_size, num_images=None):
     from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
     init_default_scope('mmseg')
-    cfg = stage2_config(files, work_dir, 'EpochBasedTrainLoop', 1,
-                        batch_size)
+    cfg = stage2_config(files, work_dir, 'EpochBasedTrainLoop', 1, batch_size)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -237,10 +255,9 @@ def run_official(files, work_dir, batch_size, num_images=None):
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     gen_head = model.generative_head
     classifier = model.decode_head.classifier
-    gen_optim = torch.optim.Adam(gen_head.parameters(), lr=2e-4,
-                                 betas=(0.5, 0.999))
-    cls_optim = torch.optim.SGD(classifier.parameters(), lr=0.07,
-                                momentum=0.9)
+    gen_optim = torch.optim.Adam(
+        gen_head.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    cls_optim = torch.optim.SGD(classifier.parameters(), lr=0.07, momentum=0.9)
     emb = model.class_embedding()
     seen, unseen = model.seen_ids, model.unseen_ids
     weight = model._class_weight(emb)
@@ -263,8 +280,8 @@ def run_official(files, work_dir, batch_size, num_images=None):
         x = torch.cat([feats, fake])
         y = torch.cat([labels, unseen.repeat_interleave(n_gen)])
         cls_optim.zero_grad()
-        F.cross_entropy(model.decode_head.classify(x), y,
-                        weight=weight).backward()
+        F.cross_entropy(
+            model.decode_head.classify(x), y, weight=weight).backward()
         cls_optim.step()
     seconds = time.perf_counter() - start
     assert set(seen.tolist()) >= set(labels.unique().tolist())
@@ -274,8 +291,9 @@ def run_official(files, work_dir, batch_size, num_images=None):
 def main():
     args = parse_args()
     sys.path.insert(0, REPO)
-    import mmseg_zs3  # noqa: F401  (registrations)
     from mmengine.logging import MMLogger
+
+    import mmseg_zs3  # noqa: F401  (registrations)
     register_timer_hook()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -293,9 +311,10 @@ def main():
               f'{time.perf_counter() - t:.1f} s ({work_dir})')
         MMLogger.get_current_instance().setLevel('WARNING')
 
-        uncached, n_images, _, _ = run_runner(
-            files, osp.join(work_dir, 'uncached'), 'EpochBasedTrainLoop', 1,
-            args.batch_size)
+        uncached, n_images, _, _ = run_runner(files,
+                                              osp.join(work_dir, 'uncached'),
+                                              'EpochBasedTrainLoop', 1,
+                                              args.batch_size)
         cached, _, cached_total, cache = run_runner(
             files, osp.join(work_dir, 'cached'), 'ZS3FeatureCacheTrainLoop',
             args.epochs, args.batch_size)

@@ -1,4 +1,6 @@
-"""Compatibility fixes for the stock CPU stack, applied once on ``import mmseg_zs3``.
+"""Compatibility fixes for the stock CPU stack.
+
+Applied once on ``import mmseg_zs3``.
 
 Two upstream problems break MMSegmentation 1.x on a fresh install (see the
 README, "Installation notes"):
@@ -52,7 +54,8 @@ def _mmcv_ops_name_table(init_file: str) -> Dict[str, str]:
         tree = ast.parse(f.read(), init_file)
     table = {}
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+        if isinstance(node,
+                      ast.ImportFrom) and node.level == 1 and node.module:
             for alias in node.names:
                 table[alias.asname or alias.name] = node.module
     return table
@@ -107,11 +110,12 @@ def install_lazy_mmcv_ops() -> bool:
     spec = importlib.util.find_spec('mmcv.ops')
     if spec is None or not spec.origin:
         return False
-    module = _LazyOpsModule('mmcv.ops', 'mmcv.ops imported lazily by mmseg_zs3 '
-                            '(mmcv-lite: no compiled ops).')
+    module = _LazyOpsModule(
+        'mmcv.ops', 'mmcv.ops imported lazily by mmseg_zs3 '
+        '(mmcv-lite: no compiled ops).')
     module.__file__ = spec.origin
-    module.__path__ = list(spec.submodule_search_locations or
-                           [osp.dirname(spec.origin)])
+    module.__path__ = list(spec.submodule_search_locations
+                           or [osp.dirname(spec.origin)])
     module.__package__ = 'mmcv.ops'
     module.__spec__ = spec
     module._zs3_name_table = _mmcv_ops_name_table(spec.origin)
@@ -193,7 +197,6 @@ _NDARRAY_REFUSAL = (
     'object pointers; a checkpoint rebuilds arrays with _reconstruct and '
     '__setstate__ only')
 
-
 NDARRAY_NAME = _NdarrayName()
 
 
@@ -263,8 +266,7 @@ def allow_mmengine_checkpoint_globals() -> None:
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
     unsafe = {'builtins.getattr': getattr, 'numpy.ndarray': np.ndarray}
-    registered = getattr(torch.serialization, 'get_safe_globals',
-                         list)()
+    registered = getattr(torch.serialization, 'get_safe_globals', list)()
     if any(_is_unsafe_global(g, unsafe) for g in registered):
         import warnings
         warnings.warn('mmseg_zs3: the builtin getattr or numpy.ndarray was '
@@ -280,7 +282,8 @@ def allow_mmengine_checkpoint_globals() -> None:
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import scalar
     safe = [
-        HistoryBuffer, np.dtype,
+        HistoryBuffer,
+        np.dtype,
         (history_buffer_getattr, 'builtins.getattr'),
         (NDARRAY_NAME, 'numpy.ndarray'),
         # Only for the type check of BUILD: a GLOBAL line holds no newline.
@@ -312,8 +315,8 @@ def _weights_only_reason(error: Exception) -> str:
     advice = ('weights only load failed', 're-running', 'weights_only',
               'check the documentation of torch.load', 'trusted source')
     lines = [
-        line.strip() for line in text.splitlines() if line.strip() and
-        not any(a in line.lower() for a in advice)
+        line.strip() for line in text.splitlines()
+        if line.strip() and not any(a in line.lower() for a in advice)
     ]
     reason = lines[0].split(' Please use ')[0].strip() if lines else ''
     if not reason or 'weights_only' in reason.lower():
@@ -408,14 +411,15 @@ def quiet_stack_warnings() -> None:
     import warnings
     for message in ('pkg_resources is deprecated as an API',
                     '``build_loss`` would be deprecated soon'):
-        warnings.filterwarnings('ignore', message=message,
-                                category=UserWarning)
+        warnings.filterwarnings(
+            'ignore', message=message, category=UserWarning)
     if has_compiled_mmcv_ops() or \
             'mmcv.cnn.bricks.transformer' in sys.modules:
         return
     with warnings.catch_warnings():
         warnings.filterwarnings(
-            'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
+            'ignore',
+            message='Fail to import ``MultiScaleDeformableAttention``',
             category=UserWarning)
         importlib.import_module('mmcv.cnn.bricks.transformer')
 

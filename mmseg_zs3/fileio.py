@@ -131,8 +131,10 @@ def atomic_open(path: str, mode: str = 'wb', **kwargs):
     try:
         # the mode a plain open() would give (or the replaced file's), not
         # mkstemp's private 0600: checkpoints on shared storage stay readable
-        os.fchmod(fd, os.stat(path).st_mode & 0o7777
-                  if osp.exists(path) else _default_mode())
+        os.fchmod(
+            fd,
+            os.stat(path).st_mode
+            & 0o7777 if osp.exists(path) else _default_mode())
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()

@@ -75,8 +75,10 @@ def list_splits() -> Dict[str, Tuple[int, ...]]:
     Returns:
         dict[str, tuple[int]]: ``{name: Ks}``; aliases are included.
     """
-    out = {name: tuple(sorted(table)) for name, (_, table) in
-           _PROTOCOLS.items()}
+    out = {
+        name: tuple(sorted(table))
+        for name, (_, table) in _PROTOCOLS.items()
+    }
     out.update({alias: out[name] for alias, name in _ALIASES.items()})
     return out
 
@@ -119,8 +121,9 @@ class ZeroShotSplit:
         not_names = [u for u in unseen if not isinstance(u, str)]
         if not_names:
             hint = ''
-            if all(isinstance(u, int) and not isinstance(u, bool)
-                   and 0 <= u < len(classes) for u in unseen):
+            if all(
+                    isinstance(u, int) and not isinstance(u, bool)
+                    and 0 <= u < len(classes) for u in unseen):
                 hint = (f' If these are class indices, the names are '
                         f'unseen={[classes[u] for u in unseen]!r}.')
             raise TypeError(
@@ -210,10 +213,9 @@ def get_split(name: str,
     """
     canonical = _ALIASES.get(name, name)
     if canonical not in _PROTOCOLS:
-        raise ValueError(
-            f'Unknown split name {name!r}; valid names are '
-            f'{sorted(list_splits())}. For your own split, use '
-            "build_split(dict(unseen=[...]), classes).")
+        raise ValueError(f'Unknown split name {name!r}; valid names are '
+                         f'{sorted(list_splits())}. For your own split, use '
+                         "build_split(dict(unseen=[...]), classes).")
     dataset_type, table = _PROTOCOLS[canonical]
     valid_ks = sorted(table)
     if k is None:

@@ -11,8 +11,8 @@ import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
 from mmseg_zs3.datasets import generate_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ORACLE_CONFIG = osp.join(
-    REPO, 'configs/zs3/shapes/unet-s2-fcn_shapes_oracle.py')
+ORACLE_CONFIG = osp.join(REPO,
+                         'configs/zs3/shapes/unet-s2-fcn_shapes_oracle.py')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _RUN_IDS = itertools.count()
 
@@ -139,7 +139,7 @@ def log_messages():
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` as a module (its ``parse_args``, ``main``)."""
+    """Import ``tools/<name>.py`` as a module (``parse_args``, ``main``)."""
     spec = importlib.util.spec_from_file_location(
         f'zs3_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)

@@ -85,10 +85,16 @@ def test_checkpoint_class_count_mismatch_with_test_tool(
     cfg = _tiny(tmp_path, shapes_root)
     cfg.model.decode_head.num_classes = 5
     cfg.dump(path)
-    args = Namespace(config=path, checkpoint=trained_checkpoint,
-                     work_dir=str(tmp_path / 'work'), out=None, show=False,
-                     show_dir=None, cfg_options=None, launcher='none',
-                     tta=False)
+    args = Namespace(
+        config=path,
+        checkpoint=trained_checkpoint,
+        work_dir=str(tmp_path / 'work'),
+        out=None,
+        show=False,
+        show_dir=None,
+        cfg_options=None,
+        launcher='none',
+        tta=False)
     with pytest.raises(ValueError, match='17 classes'):
         apis.test(args)
     args.checkpoint = str(tmp_path / 'missing.pth')

@@ -17,7 +17,6 @@ from mmseg_zs3.compat import has_compiled_mmcv_ops
 ZS3NET_SHAPES = osp.join(REPO, 'configs', 'zs3', 'shapes',
                          'zs3net_unet-s2-fcn_shapes.py')
 
-
 _tool = load_tool
 
 
@@ -58,33 +57,31 @@ def test_cfg_options_runner_keys_not_in_the_config_are_accepted(
     # them
     args = _train_args([
         config, '--work-dir',
-        str(tmp_path / 'work'), '--cfg-options',
-        'find_unused_parameters=True', 'load_from=x.pth', 'resume=False'
+        str(tmp_path / 'work'), '--cfg-options', 'find_unused_parameters=True',
+        'load_from=x.pth', 'resume=False'
     ])
     cfg = apis.setup_train_cfg(args)
     assert cfg.find_unused_parameters is True
     assert cfg.load_from == 'x.pth'
 
 
-@pytest.mark.parametrize(
-    'option, location, close',
-    [
-        ('train_cfg.max_iter=3', 'train_cfg.max_iter', 'max_iters'),
-        ('train_dataloader.batchsize=2', 'train_dataloader.batchsize',
-         'batch_size'),
-        ('train_dataloader.dataset.data_roots=x',
-         'train_dataloader.dataset.data_roots', 'data_root'),
-        ('train_dataloader.sampler.shuffel=False',
-         'train_dataloader.sampler.shuffel', 'shuffle'),
-        ('model.decode_head.num_clases=5', 'model.decode_head.num_clases',
-         'num_classes'),
-        ('model.backbone.base_channel=8', 'model.backbone.base_channel',
-         'base_channels'),
-        ('model.decode_head.loss_decode.loss_weigth=1',
-         'model.decode_head.loss_decode.loss_weigth', 'loss_weight'),
-        ('model.data_preprocessor.pad_vall=0',
-         'model.data_preprocessor.pad_vall', 'pad_val'),
-    ])
+@pytest.mark.parametrize('option, location, close', [
+    ('train_cfg.max_iter=3', 'train_cfg.max_iter', 'max_iters'),
+    ('train_dataloader.batchsize=2', 'train_dataloader.batchsize',
+     'batch_size'),
+    ('train_dataloader.dataset.data_roots=x',
+     'train_dataloader.dataset.data_roots', 'data_root'),
+    ('train_dataloader.sampler.shuffel=False',
+     'train_dataloader.sampler.shuffel', 'shuffle'),
+    ('model.decode_head.num_clases=5', 'model.decode_head.num_clases',
+     'num_classes'),
+    ('model.backbone.base_channel=8', 'model.backbone.base_channel',
+     'base_channels'),
+    ('model.decode_head.loss_decode.loss_weigth=1',
+     'model.decode_head.loss_decode.loss_weigth', 'loss_weight'),
+    ('model.data_preprocessor.pad_vall=0', 'model.data_preprocessor.pad_vall',
+     'pad_val'),
+])
 def test_unknown_key_of_loop_dataloader_or_model(tmp_path, config, option,
                                                  location, close):
     work_dir = tmp_path / 'work'
@@ -100,8 +97,8 @@ def test_unknown_key_of_loop_dataloader_or_model(tmp_path, config, option,
     assert not work_dir.exists()  # nothing built or written
 
 
-def test_unknown_key_of_test_loop_and_test_dataloader(
-        tmp_path, config, trained_checkpoint):
+def test_unknown_key_of_test_loop_and_test_dataloader(tmp_path, config,
+                                                      trained_checkpoint):
     for option, location in [('test_cfg.fp=1', 'test_cfg.fp'),
                              ('test_dataloader.num_worker=0',
                               'test_dataloader.num_worker')]:
@@ -132,8 +129,8 @@ def test_train_cfg_without_type_or_by_epoch(config):
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     cfg.train_cfg = dict(max_iters=3)
-    with pytest.raises(ConfigCheckError,
-                       match='neither `type` nor `by_epoch`'):
+    with pytest.raises(
+            ConfigCheckError, match='neither `type` nor `by_epoch`'):
         check_config_keys(cfg)
     cfg.train_cfg = dict(by_epoch=False, max_iters=3, val_interval=3)
     check_config_keys(cfg)  # IterBasedTrainLoop, by_epoch taken out
@@ -233,8 +230,9 @@ def test_config_file_that_mmengine_cannot_read(tmp_path):
 
 
 def test_checkpoint_that_is_a_folder(tmp_path, config):
-    args = _test_args([config, str(tmp_path), '--work-dir',
-                       str(tmp_path / 'w')])
+    args = _test_args(
+        [config, str(tmp_path), '--work-dir',
+         str(tmp_path / 'w')])
     with pytest.raises(IsADirectoryError, match=f"'{tmp_path}' is a folder"):
         apis.setup_test_cfg(args)
 
@@ -278,8 +276,7 @@ def test_work_dir_in_an_unwritable_place(config, trained_checkpoint):
     assert f"--work-dir '{work_dir}' is not writable" in str(e.value)
     with pytest.raises(PermissionError, match=work_dir):
         apis.setup_test_cfg(
-            _test_args(
-                [config, trained_checkpoint, '--work-dir', work_dir]))
+            _test_args([config, trained_checkpoint, '--work-dir', work_dir]))
 
 
 def test_amp_needs_a_gpu(tmp_path, config):
@@ -417,9 +414,10 @@ def test_show_and_show_dir_show_and_save(tmp_path, config, trained_checkpoint,
     from mmengine.visualization import Visualizer
     shown = []
     monkeypatch.setattr(test_api, 'display_backend', lambda: 'tkagg')
-    monkeypatch.setattr(Visualizer, 'show',
-                        lambda self, img=None, win_name='', **kw: shown.append(
-                            win_name))
+    monkeypatch.setattr(
+        Visualizer,
+        'show',
+        lambda self, img=None, win_name='', **kw: shown.append(win_name))
     vis = tmp_path / 'vis'
     args = _test_args([
         config, trained_checkpoint, '--work-dir',
@@ -471,9 +469,9 @@ def test_demo_flags_are_checked_by_argparse(capsys, flag, value, expected):
 @pytest.mark.parametrize('name, value', [('stage1_iters', 0),
                                          ('stage1_iters', -5),
                                          ('stage2_epochs', 0),
-                                         ('num_workers', -1),
-                                         ('num_train', 0), ('num_calib', 0),
-                                         ('seed', -1), ('num_val', 2.5)])
+                                         ('num_workers', -1), ('num_train', 0),
+                                         ('num_calib', 0), ('seed', -1),
+                                         ('num_val', 2.5)])
 def test_run_demo_checks_its_arguments_first(tmp_path, name, value):
     from mmseg_zs3.apis.demo import run_demo
     kwargs = {name: value}
@@ -545,7 +543,11 @@ def test_demo_work_dir_that_is_a_file(tmp_path):
 def test_namespace_without_show_flags_still_works(tmp_path, config,
                                                   trained_checkpoint):
     """The API takes a Namespace without the optional --show flags."""
-    args = Namespace(config=config, checkpoint=trained_checkpoint,
-                     work_dir=str(tmp_path / 'w'), out=None,
-                     cfg_options=None, launcher='none')
+    args = Namespace(
+        config=config,
+        checkpoint=trained_checkpoint,
+        work_dir=str(tmp_path / 'w'),
+        out=None,
+        cfg_options=None,
+        launcher='none')
     assert apis.setup_test_cfg(args).load_from == trained_checkpoint

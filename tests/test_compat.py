@@ -15,8 +15,11 @@ MMCV_LITE = not compat.has_compiled_mmcv_ops()
 
 
 def _run(code):
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120)
 
 
 def test_fresh_process_imports_mmseg_and_ops():

@@ -15,11 +15,11 @@ import glob
 import os.path as osp
 import re
 
+import mmengine.config.utils as mmengine_cfg_utils
 import numpy as np
 import pytest
 import torch
 from conftest import REPO
-import mmengine.config.utils as mmengine_cfg_utils
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 

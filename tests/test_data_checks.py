@@ -167,8 +167,7 @@ def test_seen_only_dataset_checks_labels_up_front(data, tmp_path):
     """ZS3Net's seen-only data (drop_image) scans every label once: a bad
     value is refused before training starts."""
     path = _ann(data, 'train', 5)
-    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(
-        np.uint8))
+    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(np.uint8))
     cfg = _cfg(data, tmp_path, SEEN_ONLY_CONFIG)
     with pytest.raises(ValueError) as e:
         _build_dataset(cfg)
@@ -180,8 +179,7 @@ def test_seen_only_dataset_inserts_the_check(data, tmp_path):
     """The peers' policy (no scan) gets the check from the dataset's class
     count even when its pipeline lacks it (as the Pascal stage-2 ones)."""
     path = _ann(data, 'train', 5)
-    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(
-        np.uint8))
+    _edit_label(path, lambda seg: np.where(seg == 0, 17, seg).astype(np.uint8))
     cfg = _cfg(data, tmp_path, SEEN_ONLY_CONFIG)
     cfg.train_dataloader.dataset.policy = 'ignore'
     inner = cfg.train_dataloader.dataset.dataset
@@ -601,8 +599,10 @@ def test_fine_tuning_from_a_foreign_checkpoint_is_refused(data, tmp_path):
     classifier): mmseg listed every key as missing and trained from
     scratch."""
     path = str(tmp_path / 'foreign.pth')
-    torch.save({'conv1.weight': torch.zeros(3), 'fc.weight': torch.zeros(2)},
-               path)
+    torch.save({
+        'conv1.weight': torch.zeros(3),
+        'fc.weight': torch.zeros(2)
+    }, path)
     cfg = _cfg(data, tmp_path)
     cfg.load_from = path
     with pytest.raises(ValueError) as e:
@@ -669,10 +669,13 @@ def test_projection_classifier_width_is_not_a_class_count():
     a conv classifier's outputs are."""
     from mmseg_zs3.utils.checkpoint_checks import find_num_classes_mismatches
     expected = {'decode_head.classifier.conv.weight': 17}
-    devise = {'decode_head.classifier.conv.weight': torch.zeros(50, 8, 1, 1),
-              'decode_head.classifier.class_embedding.embeddings':
-              torch.zeros(17, 50)}
+    devise = {
+        'decode_head.classifier.conv.weight': torch.zeros(50, 8, 1, 1),
+        'decode_head.classifier.class_embedding.embeddings':
+        torch.zeros(17, 50)
+    }
     assert find_num_classes_mismatches(devise, expected) == []
     conv = {'decode_head.classifier.conv.weight': torch.zeros(50, 8, 1, 1)}
     assert find_num_classes_mismatches(conv, expected) == [
-        ('decode_head.classifier.conv.weight', 50, 17)]
+        ('decode_head.classifier.conv.weight', 50, 17)
+    ]

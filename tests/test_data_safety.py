@@ -417,12 +417,18 @@ def test_second_run_in_a_work_dir_is_refused(shapes_root, tmp_path):
         from argparse import Namespace
 
         from mmseg_zs3.apis import train
-        config = write_tiny_config(str(tmp_path / 'cfg.py'), shapes_root,
-                                   str(work_dir))
+        config = write_tiny_config(
+            str(tmp_path / 'cfg.py'), shapes_root, str(work_dir))
         before = sorted(os.listdir(work_dir))
         with pytest.raises(DirLockedError, match=f'pid {holder.pid} on'):
-            train(Namespace(config=config, work_dir=None, resume=False,
-                            amp=False, cfg_options=None, launcher='none'))
+            train(
+                Namespace(
+                    config=config,
+                    work_dir=None,
+                    resume=False,
+                    amp=False,
+                    cfg_options=None,
+                    launcher='none'))
         assert sorted(os.listdir(work_dir)) == before
     finally:
         holder.kill()

@@ -19,7 +19,10 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(
         shapes_root, tmp_path):
     work_dir = str(tmp_path / 'work')
     config = write_tiny_config(
-        str(tmp_path / 'tiny.py'), shapes_root, work_dir, max_iters=3,
+        str(tmp_path / 'tiny.py'),
+        shapes_root,
+        work_dir,
+        max_iters=3,
         checkpoint_interval=3)
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env.pop('CUDA_VISIBLE_DEVICES', None)

@@ -38,9 +38,12 @@ def test_demo_pipeline_tiny(tmp_path):
 
 @pytest.mark.parametrize('size', [0, 40, 72])
 def test_demo_refuses_image_size_the_network_cannot_take(tmp_path, size):
-    with pytest.raises(ValueError, match=f'image_size={size};.*multiple of 16'):
-        run_demo(work_dir=str(tmp_path / 'demo'),
-                 data_root=str(tmp_path / 'data'), image_size=size)
+    with pytest.raises(
+            ValueError, match=f'image_size={size};.*multiple of 16'):
+        run_demo(
+            work_dir=str(tmp_path / 'demo'),
+            data_root=str(tmp_path / 'data'),
+            image_size=size)
     assert not (tmp_path / 'data').exists()  # refused before any work
 
 
@@ -62,6 +65,7 @@ def test_figure_images_show_unseen_classes_first(tmp_path):
     import numpy as np
 
     from mmseg_zs3.apis.demo import _figure_indices
+
     # maps 1 and 4 hold unseen class 3 (map 4 only at one pixel); the others
     # hold seen classes, background and ignore
     labels = [[0, 1], [0, 3], [2, 255], [0, 0], [1, 1], [0, 2]]

@@ -18,9 +18,7 @@ from mmseg_zs3.embeddings.word_vectors import CACHE_VERSION, cache_key
 
 VOC = list(dataset_classes('PascalVOCDataset'))
 
-
 _tool = load_tool
-
 
 BUILD = _tool('build_class_embeddings')
 CONVERT = _tool('convert_class_embeddings')
@@ -65,6 +63,7 @@ def glove_txt(tmp_path):
 
 # --- NaN, inf and all-zero rows ---------------------------------------------
 
+
 def test_builder_refuses_nonfinite_and_zero_vectors(glove_txt, tmp_path):
     kv = load_word_vectors(glove_txt, cache_dir=str(tmp_path / 'c'))
     with pytest.raises(ValueError) as e:
@@ -76,17 +75,19 @@ def test_builder_refuses_nonfinite_and_zero_vectors(glove_txt, tmp_path):
     assert "'green' in glove:vectors.txt: all-zero vector" in msg
     assert "'square'" not in msg
     out = tmp_path / 'out.npz'
-    err = _cli_error(BUILD, [glove_txt, '--classes', 'red circle,square',
-                             '--cache-dir', str(tmp_path / 'c'),
-                             '--out', str(out)])
+    err = _cli_error(BUILD, [
+        glove_txt, '--classes', 'red circle,square', '--cache-dir',
+        str(tmp_path / 'c'), '--out',
+        str(out)
+    ])
     assert "'red circle'" in err and 'non-finite' in err
     assert not out.exists()
 
 
 def test_converter_refuses_nonfinite_and_zero_rows(tmp_path):
     rows = np.random.default_rng(0).normal(size=(21, 8))
-    rows[3, 2] = np.nan   # VOC[3] = 'bird'
-    rows[5] = 0           # VOC[5] = 'bottle'
+    rows[3, 2] = np.nan  # VOC[3] = 'bird'
+    rows[5] = 0  # VOC[5] = 'bottle'
     rows[7, 0] = -np.inf  # VOC[7] = 'car'
     path = str(tmp_path / 'published.npy')
     np.save(path, rows)
@@ -97,8 +98,10 @@ def test_converter_refuses_nonfinite_and_zero_rows(tmp_path):
     assert "non-finite (NaN/inf) rows for ['bird', 'car']" in msg
     assert "all-zero rows for ['bottle']" in msg
     out = tmp_path / 'out.npz'
-    err = _cli_error(CONVERT, [path, '--classes', 'PascalVOCDataset',
-                               '--normalize', 'l2', '--out', str(out)])
+    err = _cli_error(CONVERT, [
+        path, '--classes', 'PascalVOCDataset', '--normalize', 'l2', '--out',
+        str(out)
+    ])
     assert path in err and "['bottle']" in err
     assert not out.exists()
 
@@ -108,9 +111,13 @@ def test_load_refuses_unusable_rows(tmp_path):
     vectors[1] = np.nan
     vectors[2] = 0
     path = str(tmp_path / 'e.npz')
-    np.savez(path, format=np.array('mmseg_zs3.class_embeddings'),
-             version=np.array(1), names=np.array(['a', 'b', 'c']),
-             vectors=vectors, meta=np.array('{}'))
+    np.savez(
+        path,
+        format=np.array('mmseg_zs3.class_embeddings'),
+        version=np.array(1),
+        names=np.array(['a', 'b', 'c']),
+        vectors=vectors,
+        meta=np.array('{}'))
     with pytest.raises(ValueError) as e:
         ClassEmbeddings.load(path)
     assert path in str(e.value)
@@ -124,6 +131,7 @@ def test_float32_overflow_is_non_finite():
 
 
 # --- truncated and foreign files ---------------------------------------------
+
 
 @pytest.mark.parametrize('keep', [0.5, 10])
 def test_truncated_class_embedding_file(tmp_path, keep):
@@ -152,12 +160,13 @@ def test_npy_and_random_bytes_as_class_embedding_file(tmp_path):
 
 # --- the word-vector cache ---------------------------------------------------
 
+
 def _entry(source, cache):
     return osp.join(cache, f'{cache_key(source, "glove")}-v{CACHE_VERSION}')
 
 
-@pytest.mark.parametrize('damage', ['truncate', 'drop_words',
-                                    'drop_manifest', 'edit_manifest'])
+@pytest.mark.parametrize(
+    'damage', ['truncate', 'drop_words', 'drop_manifest', 'edit_manifest'])
 def test_corrupt_cache_entry_is_named_and_rebuilt(tmp_path, damage):
     source = tmp_path / 'glove.txt'
     source.write_text('red 1 0 0\ngreen 0 1 0\nblue 0 0 1\n')
@@ -193,6 +202,7 @@ def test_corrupt_cache_entry_is_named_and_rebuilt(tmp_path, damage):
 
 # --- vectors files of other formats ------------------------------------------
 
+
 def test_vectors_files_of_other_formats(tmp_path):
     rng = np.random.default_rng(0)
     binary = tmp_path / 'vectors.bin'
@@ -209,22 +219,25 @@ def test_vectors_files_of_other_formats(tmp_path):
     cut.write_bytes(b'2 3\nred ' + np.ones(3, np.float32).tobytes()[:5])
     cache = tmp_path / 'cache'
     for path, fmt in [(binary, 'auto'), (as_json, 'auto'), (empty, 'auto'),
-                      (not_gzip, 'auto'), (header, 'auto'),
-                      (as_json, 'glove'), (binary, 'fasttext'),
-                      (as_json, 'word2vec_bin'), (cut, 'auto')]:
+                      (not_gzip, 'auto'), (header, 'auto'), (as_json, 'glove'),
+                      (binary, 'fasttext'), (as_json, 'word2vec_bin'),
+                      (cut, 'auto')]:
         with pytest.raises(ValueError) as e:
             load_word_vectors(str(path), fmt=fmt, cache_dir=str(cache))
         msg = str(e.value)
         assert str(path) in msg, (path, fmt, msg)
         assert 'Accepted: word2vec binary' in msg and 'GloVe text' in msg
     assert not cache.exists() or os.listdir(cache) == []
-    err = _cli_error(BUILD, [str(as_json), '--classes', 'red,green',
-                             '--cache-dir', str(cache),
-                             '--out', str(tmp_path / 'o.npz')])
+    err = _cli_error(BUILD, [
+        str(as_json), '--classes', 'red,green', '--cache-dir',
+        str(cache), '--out',
+        str(tmp_path / 'o.npz')
+    ])
     assert str(as_json) in err and 'Accepted' in err
 
 
 # --- --out -------------------------------------------------------------------
+
 
 def test_unwritable_out_is_refused_before_any_work(tmp_path, glove_txt):
     a_file = tmp_path / 'a_file'
@@ -235,11 +248,13 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, glove_txt):
     for out, why in [('/proc/zs3_no_such_dir/e.npz', 'not writable'),
                      (str(a_file / 'e.npz'), 'is a file, not a folder'),
                      (str(tmp_path), 'is a folder')]:
-        err = _cli_error(BUILD, [glove_txt, '--classes', 'circle',
-                                 '--cache-dir', str(cache), '--out', out])
+        err = _cli_error(BUILD, [
+            glove_txt, '--classes', 'circle', '--cache-dir',
+            str(cache), '--out', out
+        ])
         assert f'--out {out!r}' in err and why in err, err
-        err = _cli_error(CONVERT, [array, '--classes', 'PascalVOCDataset',
-                                   '--out', out])
+        err = _cli_error(
+            CONVERT, [array, '--classes', 'PascalVOCDataset', '--out', out])
         assert f'--out {out!r}' in err and why in err, err
         assert '.tmp' not in err
     assert not cache.exists()  # the vectors were never read
@@ -249,20 +264,22 @@ def test_out_that_is_an_input_is_refused(tmp_path, glove_txt):
     array = str(tmp_path / 'voc.npy')
     np.save(array, np.random.default_rng(0).normal(size=(21, 4)))
     before = open(array, 'rb').read()
-    err = _cli_error(CONVERT, [array, '--classes', 'PascalVOCDataset',
-                               '--out', array])
+    err = _cli_error(CONVERT,
+                     [array, '--classes', 'PascalVOCDataset', '--out', array])
     assert f'--out {array!r} is also an input' in err
     assert open(array, 'rb').read() == before
-    err = _cli_error(BUILD, [glove_txt, '--classes', 'circle,square',
-                             '--out', glove_txt])
+    err = _cli_error(
+        BUILD, [glove_txt, '--classes', 'circle,square', '--out', glove_txt])
     assert 'is also an input' in err
 
 
 # --- indices instead of names ------------------------------------------------
 
+
 def test_class_indices_instead_of_names(glove_txt, tmp_path):
-    with pytest.raises(TypeError, match=r'got int values \[1, 6\].*not '
-                       'indices'):
+    with pytest.raises(
+            TypeError, match=r'got int values \[1, 6\].*not '
+            'indices'):
         resolve_class_names([1, 6])
     kv = load_word_vectors(glove_txt, cache_dir=str(tmp_path / 'c'))
     with pytest.raises(TypeError, match='not indices'):
@@ -273,9 +290,10 @@ def test_class_indices_instead_of_names(glove_txt, tmp_path):
 
 # --- --help ------------------------------------------------------------------
 
-@pytest.mark.parametrize('tool', [BUILD, CONVERT],
-                         ids=['build_class_embeddings',
-                              'convert_class_embeddings'])
+
+@pytest.mark.parametrize(
+    'tool', [BUILD, CONVERT],
+    ids=['build_class_embeddings', 'convert_class_embeddings'])
 def test_help_describes_every_option_and_default(tool):
     parser = tool.build_parser()
     text = parser.format_help()

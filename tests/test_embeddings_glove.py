@@ -22,7 +22,8 @@ EXPECTED_ALIASED = {
         'door-stuff', 'floor-other', 'food-other', 'furniture-other',
         'ground-other', 'mirror-stuff', 'plant-other', 'playingfield',
         'sky-other', 'solid-other', 'structural-other', 'textile-other',
-        'wall-other', 'water-other', 'waterdrops', 'window-other'},
+        'wall-other', 'water-other', 'waterdrops', 'window-other'
+    },
 }
 
 
@@ -50,8 +51,10 @@ def test_every_class_resolves(glove, dataset):
     assert np.allclose(np.linalg.norm(emb.vectors, axis=1), 1, atol=1e-5)
     recs = [r['sources'][0] for r in emb.meta['classes']]
     assert all(r['strategy'] in ('word', 'phrase', 'mean') for r in recs)
-    aliased = {r['name'] for r in emb.meta['classes']
-               if r['sources'][0]['alias']}
+    aliased = {
+        r['name']
+        for r in emb.meta['classes'] if r['sources'][0]['alias']
+    }
     assert aliased == EXPECTED_ALIASED[dataset]
 
 
@@ -69,16 +72,18 @@ def test_multiword_is_the_mean_before_normalisation(glove):
     emb = build_class_embeddings(['red circle', 'green square'], glove)
     for i, (a, b) in enumerate([('red', 'circle'), ('green', 'square')]):
         mean = (glove[a].astype(np.float64) + glove[b]) / 2
-        np.testing.assert_allclose(emb.vectors[i],
-                                   mean / np.linalg.norm(mean), atol=1e-6)
+        np.testing.assert_allclose(
+            emb.vectors[i], mean / np.linalg.norm(mean), atol=1e-6)
 
 
 def test_official_zs3_words(glove):
-    emb = build_class_embeddings(None, glove, dataset='PascalVOCDataset',
-                                 aliases='PascalVOCDataset_zs3_official',
-                                 normalize='max_norm')
-    info = {r['name']: r['sources'][0]['tokens']
-            for r in emb.meta['classes']}
+    emb = build_class_embeddings(
+        None,
+        glove,
+        dataset='PascalVOCDataset',
+        aliases='PascalVOCDataset_zs3_official',
+        normalize='max_norm')
+    info = {r['name']: r['sources'][0]['tokens'] for r in emb.meta['classes']}
     assert info['tvmonitor'] == ['tv'] and info['diningtable'] == ['table']
     assert np.isclose(np.linalg.norm(emb.vectors, axis=1).max(), 1)
 
@@ -98,8 +103,8 @@ def test_permuted_class_list_is_refused(glove, glove_cache, tmp_path):
     assert sum(a != b for a, b in zip(voc_first, context)) == 54
     # The published array lives in another space: a random linear map of
     # GloVe-built rows (as the official fastText/word2vec arrays would be).
-    rows = build_class_embeddings(voc_first, glove,
-                                  dataset='PascalContextDataset').vectors
+    rows = build_class_embeddings(
+        voc_first, glove, dataset='PascalContextDataset').vectors
     rows = rows @ np.random.default_rng(0).normal(size=(50, 300))
     path = str(tmp_path / 'context_voc_first.npy')
     np.save(path, rows)
@@ -107,22 +112,23 @@ def test_permuted_class_list_is_refused(glove, glove_cache, tmp_path):
     right = import_class_embeddings(path, voc_first, reference=glove)
     assert right.meta['alignment']['shift_correlations'][0] > 0.8
     with pytest.raises(ValueError) as e:
-        import_class_embeddings(path, 'PascalContextDataset',
-                                reference=glove)
+        import_class_embeddings(path, 'PascalContextDataset', reference=glove)
     msg = str(e.value)
     assert 'do not match the class list' in msg and 'permuted' in msg
     r = float(msg.split('correlate ')[1].split(' ')[0])
     assert abs(r) < 0.2 and 'min_correlation 0.3' in msg
 
     spec = importlib.util.spec_from_file_location(
-        'zs3_tool_convert', osp.join(REPO, 'tools',
-                                     'convert_class_embeddings.py'))
+        'zs3_tool_convert',
+        osp.join(REPO, 'tools', 'convert_class_embeddings.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     out = tmp_path / 'out.npz'
     with pytest.raises(SystemExit) as e:
-        tool.main([path, '--classes', 'PascalContextDataset', '--check-with',
-                   'glove-packaged', '--cache-dir', glove_cache, '--out',
-                   str(out)])
+        tool.main([
+            path, '--classes', 'PascalContextDataset', '--check-with',
+            'glove-packaged', '--cache-dir', glove_cache, '--out',
+            str(out)
+        ])
     assert 'do not match the class list' in str(e.value.code)
     assert not out.exists()

@@ -100,8 +100,8 @@ def test_import_npy_torch_and_py3_pickle(tmp_path):
     torch.save(torch.from_numpy(arr), tmp_path / 'a.pth')
     with open(tmp_path / 'a.pkl', 'wb') as f:
         pickle.dump({'embeddings': arr}, f, protocol=2)
-    for name, key in [('a.npy', None), ('a.pth', None), ('a.pkl',
-                                                         'embeddings')]:
+    for name, key in [('a.npy', None), ('a.pth', None),
+                      ('a.pkl', 'embeddings')]:
         emb = import_class_embeddings(str(tmp_path / name), VOC, key=key)
         np.testing.assert_allclose(emb.vectors, arr, atol=1e-6)
         assert emb.names == VOC
@@ -114,7 +114,7 @@ def test_import_refuses_code_in_pickles(tmp_path):
     class Evil:
 
         def __reduce__(self):
-            return (os.system, ('true',))
+            return (os.system, ('true', ))
 
     path.write_bytes(pickle.dumps(Evil()))
     with pytest.raises(pickle.UnpicklingError, match='refusing'):
@@ -125,8 +125,9 @@ def test_class_list_offset_by_one_is_caught(tmp_path):
     arr = np.random.default_rng(0).normal(size=(182, 8))
     np.save(tmp_path / 'coco.npy', arr)
     labels = tmp_path / 'labels.txt'  # cocostuff labels.txt incl. 0
-    labels.write_text('0: unlabeled\n' + ''.join(
-        f'{i + 1}: {n}\n' for i, n in enumerate(COCO_STUFF_182_CLASSES)))
+    labels.write_text('0: unlabeled\n' +
+                      ''.join(f'{i + 1}: {n}\n'
+                              for i, n in enumerate(COCO_STUFF_182_CLASSES)))
     with pytest.raises(ValueError, match=r'182 rows but 183 class.*\(\+1\)'):
         import_class_embeddings(str(tmp_path / 'coco.npy'), str(labels))
     # Same row count but rolled names: caught by the similarity structure,
@@ -135,13 +136,13 @@ def test_class_list_offset_by_one_is_caught(tmp_path):
     q, _ = np.linalg.qr(np.random.default_rng(4).normal(size=(12, 12)))
     rows = ref.vectors.astype(np.float64) @ q
     np.save(tmp_path / 'voc.npy', rows)
-    good = import_class_embeddings(str(tmp_path / 'voc.npy'), VOC,
-                                   reference=ref)
+    good = import_class_embeddings(
+        str(tmp_path / 'voc.npy'), VOC, reference=ref)
     assert good.meta['alignment']['best_shift'] == 0
     np.save(tmp_path / 'voc_off.npy', rows[1:])
     with pytest.raises(ValueError, match=r'offset by \+1'):
-        import_class_embeddings(str(tmp_path / 'voc_off.npy'), VOC[:-1],
-                                reference=ref)
+        import_class_embeddings(
+            str(tmp_path / 'voc_off.npy'), VOC[:-1], reference=ref)
     with pytest.raises(ValueError, match=r'20 rows but 21'):
         import_class_embeddings(str(tmp_path / 'voc_off.npy'), VOC)
     assert check_alignment(good, ref)['best_shift'] == 0

@@ -8,8 +8,10 @@ from gensim.models import KeyedVectors
 from mmseg_zs3.embeddings import (build_class_embeddings, detect_format,
                                   load_word_vectors)
 
-WORDS = ['red', 'green', 'circle', 'square', 'tv', 'monitor', 'traffic_light',
-         'table']
+WORDS = [
+    'red', 'green', 'circle', 'square', 'tv', 'monitor', 'traffic_light',
+    'table'
+]
 
 
 @pytest.fixture(scope='module')
@@ -31,9 +33,11 @@ def files(tmp_path_factory, vocab):
     d = tmp_path_factory.mktemp('wv')
     kv = KeyedVectors(vector_size=8)
     kv.add_vectors(list(vocab), np.stack(list(vocab.values())))
-    paths = dict(word2vec_text=str(d / 'w2v.txt'),
-                 word2vec_bin=str(d / 'w2v.bin'),
-                 glove=str(d / 'glove.txt'), kv=str(d / 'native.kv'))
+    paths = dict(
+        word2vec_text=str(d / 'w2v.txt'),
+        word2vec_bin=str(d / 'w2v.bin'),
+        glove=str(d / 'glove.txt'),
+        kv=str(d / 'native.kv'))
     kv.save_word2vec_format(paths['word2vec_text'], binary=False)
     kv.save_word2vec_format(paths['word2vec_bin'], binary=True)
     _write_text(paths['glove'], vocab, header=False)
@@ -41,26 +45,34 @@ def files(tmp_path_factory, vocab):
     return paths
 
 
-@pytest.mark.parametrize(
-    'fmt', ['word2vec_text', 'word2vec_bin', 'glove', 'kv'])
+@pytest.mark.parametrize('fmt',
+                         ['word2vec_text', 'word2vec_bin', 'glove', 'kv'])
 def test_formats_load_and_build_means(files, vocab, fmt, tmp_path):
     assert detect_format(files[fmt]) == fmt
-    kv = load_word_vectors(files[fmt], fmt='auto', cache_dir=str(tmp_path),
-                           trust_pickle=fmt == 'kv')
+    kv = load_word_vectors(
+        files[fmt],
+        fmt='auto',
+        cache_dir=str(tmp_path),
+        trust_pickle=fmt == 'kv')
     assert len(kv.index_to_key) == len(vocab)
     emb = build_class_embeddings(
-        ['red circle', 'green', 'traffic light', 'tvmonitor'], kv,
-        aliases={'tvmonitor': ['tv monitor', 'tv']}, normalize='none')
+        ['red circle', 'green', 'traffic light', 'tvmonitor'],
+        kv,
+        aliases={'tvmonitor': ['tv monitor', 'tv']},
+        normalize='none')
     f64 = {w: v.astype(np.float64) for w, v in vocab.items()}
-    expected = np.stack([(f64['red'] + f64['circle']) / 2, f64['green'],
-                         f64['traffic_light'],
+    expected = np.stack([(f64['red'] + f64['circle']) / 2,
+                         f64['green'], f64['traffic_light'],
                          (f64['tv'] + f64['monitor']) / 2])
     np.testing.assert_allclose(emb.vectors, expected, atol=1e-6)
     recs = emb.meta['classes']
     assert recs[0]['sources'][0]['strategy'] == 'mean'
     assert recs[2]['sources'][0] == dict(
-        phrase='traffic light', tokens=['traffic_light'], strategy='phrase',
-        subword=[], alias=False)
+        phrase='traffic light',
+        tokens=['traffic_light'],
+        strategy='phrase',
+        subword=[],
+        alias=False)
     assert recs[3]['sources'][0]['alias'] is True
     assert recs[3]['sources'][0]['tokens'] == ['tv', 'monitor']
 
@@ -89,7 +101,8 @@ def test_normalisations_and_concatenation(files, vocab, tmp_path):
     cat = np.concatenate([raw, raw], axis=1)
     l2 = build_class_embeddings(['red', 'square'], [a, b], normalize='l2')
     np.testing.assert_allclose(
-        l2.vectors, cat / np.linalg.norm(cat, axis=1, keepdims=True),
+        l2.vectors,
+        cat / np.linalg.norm(cat, axis=1, keepdims=True),
         atol=1e-6)
     assert l2.dim == 16 and len(l2.meta['sources']) == 2
     mx = build_class_embeddings(['red', 'square'], a, normalize='max_norm')
@@ -111,8 +124,10 @@ def test_oov_is_an_error_naming_every_word(files, tmp_path):
 
 def test_allow_missing_says_what_it_did(files, vocab, tmp_path):
     kv = load_word_vectors(files['glove'], cache_dir=str(tmp_path))
-    emb = build_class_embeddings(['purple circle', 'red'], kv,
-                                 allow_missing=True, normalize='none')
+    emb = build_class_embeddings(['purple circle', 'red'],
+                                 kv,
+                                 allow_missing=True,
+                                 normalize='none')
     np.testing.assert_allclose(emb.vectors[0], vocab['circle'], atol=1e-6)
     assert len(emb.meta['missing']) == 1
     assert "'purple circle'" in emb.meta['missing'][0]
@@ -124,7 +139,8 @@ def test_allow_missing_never_zero_fills(files, tmp_path):
     """A class with no known token was zero-filled; now it stays an error."""
     kv = load_word_vectors(files['glove'], cache_dir=str(tmp_path))
     with pytest.raises(KeyError) as e:
-        build_class_embeddings(['purple circle', 'sqare'], kv,
+        build_class_embeddings(['purple circle', 'sqare'],
+                               kv,
                                allow_missing=True)
     msg = e.value.args[0]
     assert "'sqare'" in msg and 'nothing is zero-filled' in msg
@@ -136,8 +152,16 @@ def test_fasttext_subwords_fill_oov(tmp_path):
     from gensim.models.fasttext import save_facebook_model
     sentences = [['red', 'circle', 'green', 'square', 'potted', 'plant'],
                  ['blue', 'triangle', 'plant', 'pot', 'red', 'square']] * 20
-    model = FastText(vector_size=8, window=2, min_count=1, epochs=2,
-                     min_n=2, max_n=4, bucket=2000, seed=0, workers=1)
+    model = FastText(
+        vector_size=8,
+        window=2,
+        min_count=1,
+        epochs=2,
+        min_n=2,
+        max_n=4,
+        bucket=2000,
+        seed=0,
+        workers=1)
     model.build_vocab(sentences)
     model.train(sentences, total_examples=len(sentences), epochs=2)
     path = str(tmp_path / 'ft.bin')
@@ -146,12 +170,13 @@ def test_fasttext_subwords_fill_oov(tmp_path):
     kv = load_word_vectors(path, cache_dir=str(tmp_path / 'c'))
     kv2 = load_word_vectors(path, cache_dir=str(tmp_path / 'c'))  # cached
     assert 'pottedplant' not in kv.key_to_index
-    emb = build_class_embeddings(['red circle', 'pottedplant'], kv2,
+    emb = build_class_embeddings(['red circle', 'pottedplant'],
+                                 kv2,
                                  normalize='none')
     ref = model.wv
     np.testing.assert_allclose(
-        emb.vectors[0],
-        (ref['red'].astype(np.float64) + ref['circle']) / 2, atol=1e-6)
+        emb.vectors[0], (ref['red'].astype(np.float64) + ref['circle']) / 2,
+        atol=1e-6)
     np.testing.assert_allclose(emb.vectors[1], ref['pottedplant'], atol=1e-6)
     assert emb.vectors[1].any()
     rec = emb.meta['classes'][1]['sources'][0]
@@ -169,8 +194,8 @@ def test_trusted_gensim_model_file(tmp_path):
     """``--trust-pickle`` reads a full gensim model too (its ``.wv``)."""
     from gensim.models import Word2Vec
     sentences = [['red', 'circle', 'green', 'square']] * 10
-    model = Word2Vec(sentences, vector_size=8, min_count=1, epochs=1,
-                     seed=0, workers=1)
+    model = Word2Vec(
+        sentences, vector_size=8, min_count=1, epochs=1, seed=0, workers=1)
     path = str(tmp_path / 'w2v.model')
     model.save(path)
     with pytest.raises(ValueError, match='refusing to read'):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 import torch.nn as nn
+from mmseg.registry import MODELS
 
 import mmseg_zs3  # noqa: F401
-from mmseg.registry import MODELS
 
 
 def test_official_architecture_and_parameter_count():
@@ -32,8 +32,7 @@ def test_forward_shapes_and_noise():
     noise = gen.sample_noise(1000)
     assert noise.min() >= 0 and noise.max() < 1  # official: U[0, 1)
     g = MODELS.build(
-        dict(type='GMMNGenerator', embed_dim=5, noise_dim=3,
-             noise='gaussian'))
+        dict(type='GMMNGenerator', embed_dim=5, noise_dim=3, noise='gaussian'))
     assert g.sample_noise(1000).min() < 0
     # fixed noise -> deterministic in eval mode
     z = torch.rand(2, 3)
@@ -54,8 +53,8 @@ def test_dropout_keeps_nn_dropout_semantics():
     by 1 / (1 - p) (inverted dropout, so the mean is kept); none in eval."""
     from mmseg_zs3.models.generative_heads.gmmn_generator import GMMNGenerator
     torch.manual_seed(0)
-    gen = GMMNGenerator(embed_dim=4, noise_dim=4, hidden_dim=4000,
-                        feat_dim=3, dropout=0.5)
+    gen = GMMNGenerator(
+        embed_dim=4, noise_dim=4, hidden_dim=4000, feat_dim=3, dropout=0.5)
     seen = {}
     gen.fc2.register_forward_pre_hook(
         lambda m, args: seen.__setitem__('h', args[0].detach()))

@@ -52,11 +52,13 @@ def _demo_layout(root: str, shapes_root: str) -> list:
     os.symlink(osp.join(REPO, 'configs'), osp.join(root, 'configs'))
     os.makedirs(osp.join(root, 'data'))
     os.symlink(shapes_root, osp.join(root, 'data', 'zs3_shapes'))
-    assert not osp.exists(osp.join(
-        root, 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'))
+    assert not osp.exists(
+        osp.join(root, 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'))
     emb = osp.join(root, 'training_embeddings.npz')
-    ClassEmbeddings(CLASSES, np.random.default_rng(0).normal(
-        size=(len(CLASSES), 50)).astype(np.float32)).save(emb)
+    ClassEmbeddings(
+        CLASSES,
+        np.random.default_rng(0).normal(size=(len(CLASSES), 50)).astype(
+            np.float32)).save(emb)
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
     cfg.model.class_embedding.embedding_file = emb
     init_default_scope('mmseg')
@@ -68,10 +70,12 @@ def _demo_layout(root: str, shapes_root: str) -> list:
         model.decode_head.classifier.conv.weight.normal_(0, 1)
     ckpt = osp.join(root, 'work_dirs/demo/zs3net/epoch_10.pth')
     os.makedirs(osp.dirname(ckpt))
-    dataset_meta = dict(classes=CLASSES,
-                        palette=ZS3ShapesDataset.METAINFO['palette'])
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dataset_meta)), ckpt)
+    dataset_meta = dict(
+        classes=CLASSES, palette=ZS3ShapesDataset.METAINFO['palette'])
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dataset_meta)), ckpt)
     os.remove(emb)
     model.cfg = cfg
     model.eval()
@@ -85,6 +89,8 @@ def test_readme_snippet_verbatim_in_a_fresh_process(shapes_root, tmp_path):
     expected = _demo_layout(str(tmp_path), shapes_root)
     assert len(expected) > 1
     proc = subprocess.run([sys.executable, '-c', README_SNIPPET],
-                          cwd=str(tmp_path), capture_output=True, text=True)
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == repr(expected)

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from mmseg.registry import MODELS
 
 import mmseg_zs3  # noqa: F401
-from mmseg.registry import MODELS
 from mmseg_zs3.models.losses import mmd2_multi_kernel
 
 BANDWIDTHS = (2, 5, 10, 20, 40, 80)
@@ -79,5 +79,6 @@ def test_bad_input():
     with pytest.raises(ValueError, match='expected x'):
         loss(torch.randn(2, 3, 4), torch.randn(3, 3, 4))
     with pytest.raises(ValueError, match='at least one sample'):
-        loss(torch.randn(1, 3, 2), torch.randn(1, 3, 2),
-             torch.zeros(1, 3), None)
+        loss(
+            torch.randn(1, 3, 2), torch.randn(1, 3, 2), torch.zeros(1, 3),
+            None)

@@ -17,8 +17,10 @@ def _reference_blur(img: np.ndarray, sigma: float, reach: int) -> np.ndarray:
     out = img.astype(np.float64)
     pad = [(r, r), (0, 0)] + [(0, 0)] * (img.ndim - 2)
     for axis in (0, 1):
-        p = np.pad(out, pad if axis == 0 else [pad[1], pad[0]] + pad[2:],
-                   mode='reflect')
+        p = np.pad(
+            out,
+            pad if axis == 0 else [pad[1], pad[0]] + pad[2:],
+            mode='reflect')
         out = sum(k[i] * np.take(p, range(i, i + out.shape[axis]), axis=axis)
                   for i in range(size))
     return out
@@ -79,7 +81,7 @@ def test_probability_and_sigma_are_drawn_per_image():
     (dict(prob=-0.1), r'prob=-0\.1'),
     (dict(sigma_range=(1., 0.5)), r'sigma_range=\(1\.0, 0\.5\)'),
     (dict(sigma_range=(-1., 0.5)), r'sigma_range=\(-1\.0, 0\.5\)'),
-    (dict(sigma_range=(1.,)), r'sigma_range=\(1\.0,\)'),
+    (dict(sigma_range=(1., )), r'sigma_range=\(1\.0,\)'),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

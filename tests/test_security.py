@@ -50,8 +50,7 @@ class _Call:
         self.func, self.new_type, self.args = func, new_type, args
 
     def __reduce__(self):
-        return _rebuild_from_type_v2, (self.func, self.new_type, self.args,
-                                       {})
+        return _rebuild_from_type_v2, (self.func, self.new_type, self.args, {})
 
 
 def eval_payload(marker: str):
@@ -59,7 +58,7 @@ def eval_payload(marker: str):
     builtins = _GetAttr(_GetAttr(HistoryBuffer, '__init__'), '__builtins__')
     get = _GetAttr(builtins, 'get')
     builtin_type = _GetAttr(get, '__class__')  # type(dict.get) is type(eval)
-    eval_ = _Call(get, builtin_type, ('eval',))
+    eval_ = _Call(get, builtin_type, ('eval', ))
     return _Call(eval_, builtin_type,
                  (f"open({marker!r}, 'w').write('pwned')", ))
 
@@ -116,10 +115,12 @@ def _old_allow_list():
     """The allow-list this package installed before the fix."""
     import numpy.dtypes as dtypes
     from numpy._core.multiarray import _reconstruct, scalar
-    return [HistoryBuffer, np.ndarray, np.dtype, getattr, _reconstruct,
-            scalar] + [getattr(dtypes, n) for n in dir(dtypes)
-                       if n.endswith('DType')
-                       and isinstance(getattr(dtypes, n), type)]
+    return [
+        HistoryBuffer, np.ndarray, np.dtype, getattr, _reconstruct, scalar
+    ] + [
+        getattr(dtypes, n) for n in dir(dtypes)
+        if n.endswith('DType') and isinstance(getattr(dtypes, n), type)
+    ]
 
 
 _tool = load_tool
@@ -157,10 +158,13 @@ def test_numpy_ndarray_cannot_be_called(tmp_path):
     torch.save({'meta': {'note': _ObjectArrayFromBytes()}}, path)
     runs = {}
     for mode in ('old', 'new'):
-        runs[mode] = subprocess.run(
-            [sys.executable, '-c', _LOAD_IN_A_FRESH_PROCESS,
-             osp.join(REPO, 'mmseg_zs3', 'compat.py'), path, mode],
-            capture_output=True, text=True, timeout=120)
+        runs[mode] = subprocess.run([
+            sys.executable, '-c', _LOAD_IN_A_FRESH_PROCESS,
+            osp.join(REPO, 'mmseg_zs3', 'compat.py'), path, mode
+        ],
+                                    capture_output=True,
+                                    text=True,
+                                    timeout=120)
     assert runs['old'].returncode < 0, runs['old']  # killed by a signal
     assert runs['new'].returncode == 3, runs['new'].stderr[-2000:]
     assert 'numpy.ndarray(...) is not allowed' in runs['new'].stdout
@@ -192,8 +196,7 @@ def test_getattr_is_restricted_to_history_buffer_statistics():
 def test_ndarray_stand_in_refuses_to_build():
     for build in (lambda: compat.NDARRAY_NAME((1, ), np.dtype('O')),
                   lambda: compat.NDARRAY_NAME.__new__(compat.NDARRAY_NAME),
-                  lambda: compat.reconstruct_ndarray(np.ndarray, (0, ),
-                                                     b'b')):
+                  lambda: compat.reconstruct_ndarray(np.ndarray, (0, ), b'b')):
         with pytest.raises(pickle.UnpicklingError, match='not allowed'):
             build()
     empty = compat.reconstruct_ndarray(compat.NDARRAY_NAME, (0, ), b'b')
@@ -227,8 +230,8 @@ def test_init_model(tmp_path, marker, shapes_root, trained_checkpoint):
     path = crafted_checkpoint(tmp_path / 'evil.pth', marker,
                               trained_checkpoint)
     with pytest.raises(pickle.UnpicklingError, match='refusing') as e:
-        init_model(tiny_config(shapes_root, str(tmp_path / 'w')), path,
-                   device='cpu')
+        init_model(
+            tiny_config(shapes_root, str(tmp_path / 'w')), path, device='cpu')
     assert path in str(e.value)
 
 
@@ -240,10 +243,15 @@ def test_train_resume(tmp_path, marker, shapes_root, trained_checkpoint):
     path = crafted_checkpoint(work_dir / 'iter_2.pth', marker,
                               trained_checkpoint)
     (work_dir / 'last_checkpoint').write_text(path)
-    config = write_tiny_config(str(tmp_path / 'cfg.py'), shapes_root,
-                               str(work_dir))
-    args = argparse.Namespace(config=config, work_dir=None, resume=True,
-                              amp=False, cfg_options=None, launcher='none')
+    config = write_tiny_config(
+        str(tmp_path / 'cfg.py'), shapes_root, str(work_dir))
+    args = argparse.Namespace(
+        config=config,
+        work_dir=None,
+        resume=True,
+        amp=False,
+        cfg_options=None,
+        launcher='none')
     with pytest.raises(pickle.UnpicklingError, match='refusing') as e:
         train(args)
     assert path in str(e.value)
@@ -256,8 +264,8 @@ def test_test_tool(tmp_path, marker, shapes_root, trained_checkpoint):
     from mmseg_zs3.apis import test
     path = crafted_checkpoint(tmp_path / 'evil.pth', marker,
                               trained_checkpoint)
-    config = write_tiny_config(str(tmp_path / 'cfg.py'), shapes_root,
-                               str(tmp_path / 'w'))
+    config = write_tiny_config(
+        str(tmp_path / 'cfg.py'), shapes_root, str(tmp_path / 'w'))
     args = _tool('test').parse_args([config, path])
     with pytest.raises(pickle.UnpicklingError, match='refusing') as e:
         test(args)
@@ -292,7 +300,8 @@ def test_pkl_that_is_a_torch_zip(tmp_path, marker):
     out = tmp_path / 'out.npz'
     with pytest.raises(SystemExit) as e:
         _tool('convert_class_embeddings').main(
-            [path, '--classes', 'PascalVOCDataset', '--out', str(out)])
+            [path, '--classes', 'PascalVOCDataset', '--out',
+             str(out)])
     assert path in str(e.value.code) and 'refusing' in str(e.value.code)
     assert not out.exists()
 
@@ -300,8 +309,9 @@ def test_pkl_that_is_a_torch_zip(tmp_path, marker):
 def test_plain_pickle_array(tmp_path, marker):
     path = tmp_path / 'embeddings.pkl'
     path.write_bytes(pickle.dumps({'x': _System(marker)}))
-    with pytest.raises(pickle.UnpicklingError,
-                       match=r"refusing to unpickle posix\.system") as e:
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r"refusing to unpickle posix\.system") as e:
         import_class_embeddings(str(path), VOC, key='x')
     assert str(path) in str(e.value)
 
@@ -313,9 +323,11 @@ def test_gensim_kv(tmp_path, marker):
         load_word_vectors(str(path), cache_dir=str(tmp_path / 'cache'))
     assert str(path) in str(e.value)
     with pytest.raises(SystemExit) as e:
-        _tool('build_class_embeddings').main(
-            [str(path), '--classes', 'red,green', '--cache-dir',
-             str(tmp_path / 'cache'), '--out', str(tmp_path / 'o.npz')])
+        _tool('build_class_embeddings').main([
+            str(path), '--classes', 'red,green', '--cache-dir',
+            str(tmp_path / 'cache'), '--out',
+            str(tmp_path / 'o.npz')
+        ])
     assert str(path) in str(e.value.code)
     assert '--trust-pickle' in str(e.value.code)
     assert not (tmp_path / 'cache').exists()  # refused before any work
@@ -331,8 +343,7 @@ def test_gensim_kv(tmp_path, marker):
 def test_planted_pickle_in_the_word_vector_cache(tmp_path, marker):
     """A cache entry is data only: a ``vectors.kv`` pickle planted under the
     entry's name (or left by an older version) is never unpickled."""
-    from mmseg_zs3.embeddings.word_vectors import (CACHE_VERSION,
-                                                   cache_key)
+    from mmseg_zs3.embeddings.word_vectors import CACHE_VERSION, cache_key
     source = tmp_path / 'glove.txt'
     source.write_text('red 1 0 0\ngreen 0 1 0\n')
     cache = tmp_path / 'cache'
@@ -341,8 +352,8 @@ def test_planted_pickle_in_the_word_vector_cache(tmp_path, marker):
     (entry / 'vectors.kv').write_bytes(pickle.dumps(_System(marker)))
     kv = load_word_vectors(str(source), cache_dir=str(cache))
     np.testing.assert_array_equal(kv['green'], [0, 1, 0])
-    assert sorted(os.listdir(entry)) == ['manifest.json', 'vectors.npy',
-                                         'words.json']
+    assert sorted(
+        os.listdir(entry)) == ['manifest.json', 'vectors.npy', 'words.json']
 
 
 def test_yaml_alias_file(tmp_path, marker):
@@ -376,8 +387,7 @@ def test_pickled_object_array_from_bytes(tmp_path):
     for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
         path.write_bytes(pickle.dumps(rows, protocol=protocol))
         np.testing.assert_allclose(
-            import_class_embeddings(str(path), VOC).vectors, rows,
-            atol=1e-6)
+            import_class_embeddings(str(path), VOC).vectors, rows, atol=1e-6)
 
 
 @pytest.mark.parametrize('zipped', [True, False], ids=['zip', 'legacy'])
@@ -391,7 +401,11 @@ def test_blocked_module_payload_gets_no_unsafe_advice(tmp_path, marker,
 
     from mmseg_zs3.engine.feature_cache import FeatureCache
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {}, 'meta': _System(marker)}, path,
+    torch.save({
+        'state_dict': {},
+        'meta': _System(marker)
+    },
+               path,
                _use_new_zipfile_serialization=zipped)
     for load in (lambda: load_checkpoint(torch.nn.Linear(2, 2), path),
                  lambda: import_class_embeddings(path, VOC, key='meta')):

@@ -10,15 +10,15 @@ import pytest
 from mmengine.dataset import ConcatDataset
 from mmengine.fileio import BaseStorageBackend, LocalBackend, register_backend
 from mmengine.registry import init_default_scope
+from mmseg.datasets import PascalVOCDataset  # noqa: E402
 from PIL import Image
 
 from mmseg_zs3.datasets import SeenOnlyDataset
 from mmseg_zs3.datasets import seen_only_dataset as seen_only_module
 from mmseg_zs3.datasets.transforms import MapUnseenToIgnore
-from mmseg.datasets import PascalVOCDataset  # noqa: E402
 
-VOC_PALETTE = np.array(PascalVOCDataset.METAINFO['palette'],
-                       dtype=np.uint8).ravel().tolist()
+VOC_PALETTE = np.array(
+    PascalVOCDataset.METAINFO['palette'], dtype=np.uint8).ravel().tolist()
 # name -> label values drawn in the annotation (VOC: bicycle 2, cow 10,
 # motorbike 14, person 15, sofa 18).
 IMAGES = {
@@ -31,8 +31,11 @@ IMAGES = {
 TRAIN_PIPELINE = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=(32, 16), ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+    dict(
+        type='RandomResize',
+        scale=(32, 16),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
     dict(type='RandomCrop', crop_size=(12, 12)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Pad', size=(12, 12)),
@@ -84,8 +87,12 @@ class URIFiles(BaseStorageBackend):
     def join_path(self, filepath, *filepaths):
         return '/'.join([str(filepath).rstrip('/'), *filepaths])
 
-    def list_dir_or_file(self, dir_path, list_dir=True, list_file=True,
-                         suffix=None, recursive=False):
+    def list_dir_or_file(self,
+                         dir_path,
+                         list_dir=True,
+                         list_file=True,
+                         suffix=None,
+                         recursive=False):
         return LocalBackend().list_dir_or_file(
             self._local(dir_path), list_dir, list_file, suffix, recursive)
 
@@ -98,8 +105,8 @@ register_backend('zs3test_named', URIFiles, force=True)
 
 def _write_label(path, values, size=16):
     """Stripes of the given values, as a VOC palette PNG."""
-    label = np.repeat(np.array(values, dtype=np.uint8),
-                      -(-size // len(values)))[:size]
+    label = np.repeat(
+        np.array(values, dtype=np.uint8), -(-size // len(values)))[:size]
     label = np.tile(label[:, None], (1, size))
     img = Image.fromarray(label, mode='P')
     img.putpalette(VOC_PALETTE + [0] * (768 - len(VOC_PALETTE)))
@@ -113,8 +120,8 @@ def _write_voc(root, images=IMAGES, list_name='train'):
     for name, values in images.items():
         Image.fromarray(rng.randint(0, 255, (16, 16, 3), dtype=np.uint8)).save(
             osp.join(root, 'JPEGImages', name + '.jpg'))
-        _write_label(osp.join(root, 'SegmentationClass', name + '.png'),
-                     values)
+        _write_label(
+            osp.join(root, 'SegmentationClass', name + '.png'), values)
     with open(osp.join(root, f'ImageSets/Segmentation/{list_name}.txt'),
               'w') as f:
         f.write('\n'.join(images) + '\n')
@@ -185,8 +192,9 @@ def test_ignore_policy(voc_root):
     # any augmentation; the check has the dataset's class count.
     transforms = ds.dataset.pipeline.transforms
     names = [type(t).__name__ for t in transforms]
-    assert names[1:4] == ['LoadAnnotations', 'CheckSegMap',
-                          'MapUnseenToIgnore']
+    assert names[1:4] == [
+        'LoadAnnotations', 'CheckSegMap', 'MapUnseenToIgnore'
+    ]
     assert transforms[2].num_classes == 21
 
 
@@ -194,8 +202,8 @@ def test_concat_dataset_voc12aug_layout(tmp_path):
     root = _write_voc(tmp_path / 'VOC2012')
     _write_voc(tmp_path / 'VOC2012', {'f_cow': [10], 'g_bg': [0]}, 'aug')
     cfg = dict(
-        type='ConcatDataset',
-        datasets=[_voc_cfg(root), _voc_cfg(root, 'aug')])
+        type='ConcatDataset', datasets=[_voc_cfg(root),
+                                        _voc_cfg(root, 'aug')])
     ds = SeenOnlyDataset(cfg, split=dict(name='zs3_voc', k=2))
     assert ds.num_dropped == 3 and len(ds) == 4
     # mmengine's ConcatDataset of the cut datasets (3 of 5, 1 of 2 kept)
@@ -204,8 +212,8 @@ def test_concat_dataset_voc12aug_layout(tmp_path):
     kept = [osp.basename(ds.get_data_info(i)['img_path']) for i in range(4)]
     assert kept == ['a_seen.jpg', 'd_person.jpg', 'e_sofa.jpg', 'g_bg.jpg']
     assert not _labels_of_all_samples(ds, repeats=1) & {10, 14}
-    ign = SeenOnlyDataset(cfg, split=dict(name='zs3_voc', k=2),
-                          policy='ignore')
+    ign = SeenOnlyDataset(
+        cfg, split=dict(name='zs3_voc', k=2), policy='ignore')
     assert len(ign) == 7
     assert not _labels_of_all_samples(ign, repeats=1) & {10, 14}
     # A built dataset used twice is cut once.
@@ -218,8 +226,10 @@ def test_concat_dataset_voc12aug_layout(tmp_path):
     # A nested ConcatDataset is flattened, in the same order.
     nested = dict(
         type='ConcatDataset',
-        datasets=[dict(type='ConcatDataset', datasets=[_voc_cfg(root)]),
-                  _voc_cfg(root, 'aug')])
+        datasets=[
+            dict(type='ConcatDataset', datasets=[_voc_cfg(root)]),
+            _voc_cfg(root, 'aug')
+        ])
     flat = SeenOnlyDataset(nested, split=dict(name='zs3_voc', k=2))
     assert [len(d) for d in flat.dataset.datasets] == [3, 1]
     assert [osp.basename(flat.get_data_info(i)['img_path'])
@@ -228,11 +238,13 @@ def test_concat_dataset_voc12aug_layout(tmp_path):
 
 def test_reduce_zero_label_custom_dataset(tmp_path):
     # Raw value v is class v - 1; raw 0 becomes ignore.
-    root = _write_voc(tmp_path / 'data', {
-        'p': [0, 1],  # ignore, 'a'
-        'q': [3],  # 'c' (unseen)
-        'r': [1, 2],  # 'a', 'b'
-    })
+    root = _write_voc(
+        tmp_path / 'data',
+        {
+            'p': [0, 1],  # ignore, 'a'
+            'q': [3],  # 'c' (unseen)
+            'r': [1, 2],  # 'a', 'b'
+        })
     cfg = dict(
         type='BaseSegDataset',
         metainfo=dict(classes=('a', 'b', 'c')),
@@ -277,7 +289,9 @@ def test_cache_goes_to_the_user_cache(voc_root, user_cache, tmp_path,
     assert content['version'] == 3
     assert content['decode'] == dict(
         loader='mmseg.datasets.transforms.loading.LoadAnnotations',
-        imdecode_backend='pillow', reduce_zero_label=False, label_map=None)
+        imdecode_backend='pillow',
+        reduce_zero_label=False,
+        label_map=None)
     path = osp.join(voc_root, 'SegmentationClass', 'c_motorbike.png')
     stat = os.stat(path)
     # local files: size and modification time; the labels as loaded
@@ -287,8 +301,8 @@ def test_cache_goes_to_the_user_cache(voc_root, user_cache, tmp_path,
     monkeypatch.delenv('MMSEG_ZS3_CACHE')
     monkeypatch.setenv('HOME', str(tmp_path / 'home'))
     home = SeenOnlyDataset(_voc_cfg(voc_root), split=dict(unseen=['cow']))
-    assert home.cache_dir == str(
-        tmp_path / 'home' / '.cache' / 'mmseg_zs3' / 'class_presence')
+    assert home.cache_dir == str(tmp_path / 'home' / '.cache' / 'mmseg_zs3' /
+                                 'class_presence')
     assert len(os.listdir(home.cache_dir)) == 1
     assert _tree(voc_root) == before
 
@@ -348,7 +362,8 @@ def test_cache_is_reused_and_invalidated(voc_root, user_cache, monkeypatch):
 def test_custom_cache_dir(voc_root, tmp_path, user_cache, monkeypatch):
     cache = tmp_path / 'cache'
     ds = SeenOnlyDataset(
-        _voc_cfg(voc_root), split=dict(unseen=['person']),
+        _voc_cfg(voc_root),
+        split=dict(unseen=['person']),
         cache_dir=str(cache))
     assert ds.num_dropped == 1 and len(os.listdir(cache)) == 1
     assert not osp.exists(user_cache)
@@ -362,7 +377,8 @@ def test_custom_cache_dir(voc_root, tmp_path, user_cache, monkeypatch):
     scanned = _count_scans(monkeypatch)
     for _ in range(2):
         ds = SeenOnlyDataset(
-            _voc_cfg(voc_root), split=dict(unseen=['person']),
+            _voc_cfg(voc_root),
+            split=dict(unseen=['person']),
             cache_dir=str(blocked / 'cache'))
         assert ds.num_dropped == 1
     assert len(scanned) == 10
@@ -407,16 +423,16 @@ def test_remote_storage(voc_root, user_cache, monkeypatch, named):
     assert not _labels_of_all_samples(ds, repeats=1) & {10, 14}
     assert len(scanned) == 5
     ann = sorted(r for r in URIFiles.reads if r.endswith('.png'))
-    assert ann and all(r.startswith(('zs3test://', 'zs3named://'))
-                       for r in ann)
+    assert ann and all(
+        r.startswith(('zs3test://', 'zs3named://')) for r in ann)
     # The cache: content digests, reused when unchanged ...
     path = osp.join(voc_root, 'SegmentationClass', 'a_seen.png')
     uri = ('zs3named://' if named else 'zs3test://') + path
     with open(osp.join(user_cache, os.listdir(user_cache)[0])) as f:
         entry = json.load(f)['files'][uri]
     with open(path, 'rb') as f:
-        assert entry == [['sha256', hashlib.sha256(f.read()).hexdigest()],
-                         [0, 2]]
+        assert entry == [['sha256',
+                          hashlib.sha256(f.read()).hexdigest()], [0, 2]]
     scanned.clear()
     SeenOnlyDataset(_uri_cfg(voc_root, named), split=split)
     assert scanned == []
@@ -496,8 +512,10 @@ def test_bad_input(voc_root, tmp_path):
         TRAIN_PIPELINE[0],
         dict(type='LoadAnnotations', imdecode_backend='cv2')
     ] + TRAIN_PIPELINE[2:]
-    with pytest.raises(ValueError, match=r"a_seen.png' is loaded as shape "
-                       r"\(16, 16, 3\).*imdecode_backend='cv2'"):
+    with pytest.raises(
+            ValueError,
+            match=r"a_seen.png' is loaded as shape "
+            r"\(16, 16, 3\).*imdecode_backend='cv2'"):
         SeenOnlyDataset(cv2_cfg, split=split)
     # A colour image as label map, read with pillow: the advice is to save
     # a single-channel map (not to switch to the backend already in use).
@@ -517,8 +535,10 @@ def test_bad_input(voc_root, tmp_path):
         TRAIN_PIPELINE[0],
         dict(type='LoadAnnotations', backend_args=dict(backend='s4'))
     ] + TRAIN_PIPELINE[2:]
-    with pytest.raises(ValueError, match=r"backend='s4'.*no such file "
-                       r"backend \(registered: \[.*'local'"):
+    with pytest.raises(
+            ValueError,
+            match=r"backend='s4'.*no such file "
+            r"backend \(registered: \[.*'local'"):
         SeenOnlyDataset(s4_cfg, split=split)
     # An empty annotation file.
     open(bad, 'wb').close()
@@ -540,8 +560,10 @@ def test_map_unseen_to_ignore_transform():
         dict(gt_seg_map=seg.copy(), seg_fields=['gt_seg_map']))
     assert out['gt_seg_map'].tolist() == [[0, 255, 255], [255, 15, 255]]
     guard = MapUnseenToIgnore([10], on_unseen='raise')
-    with pytest.raises(RuntimeError, match=r"\[10\] found in 'x.png'.*"
-                       'cache_dir.*mmseg_zs3/class_presence'):
+    with pytest.raises(
+            RuntimeError,
+            match=r"\[10\] found in 'x.png'.*"
+            'cache_dir.*mmseg_zs3/class_presence'):
         guard(dict(gt_seg_map=seg, seg_map_path='x.png'))
     with pytest.raises(ValueError, match="on_unseen='drop'"):
         MapUnseenToIgnore([10], on_unseen='drop')
@@ -549,21 +571,26 @@ def test_map_unseen_to_ignore_transform():
 
 def test_stage1_config_train_set(tmp_path):
     from mmengine import Config
-
     from mmseg.registry import DATASETS
     root = _write_voc(tmp_path / 'VOC2012')
-    aug = _write_voc(tmp_path / 'VOC2012_aug', {'f_cow': [10], 'g_bg': [0]},
-                     'aug')
-    os.rename(osp.join(aug, 'SegmentationClass'),
-              osp.join(root, 'SegmentationClassAug'))
+    aug = _write_voc(tmp_path / 'VOC2012_aug', {
+        'f_cow': [10],
+        'g_bg': [0]
+    }, 'aug')
+    os.rename(
+        osp.join(aug, 'SegmentationClass'),
+        osp.join(root, 'SegmentationClassAug'))
     for name in ('f_cow', 'g_bg'):
-        os.rename(osp.join(aug, 'JPEGImages', name + '.jpg'),
-                  osp.join(root, 'JPEGImages', name + '.jpg'))
-    os.rename(osp.join(aug, 'ImageSets/Segmentation/aug.txt'),
-              osp.join(root, 'ImageSets/Segmentation/aug.txt'))
-    cfg = Config.fromfile(osp.join(
-        osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1',
-        'deeplabv3plus_r101-d16_zs3-voc12aug-k2_seen-only.py'))
+        os.rename(
+            osp.join(aug, 'JPEGImages', name + '.jpg'),
+            osp.join(root, 'JPEGImages', name + '.jpg'))
+    os.rename(
+        osp.join(aug, 'ImageSets/Segmentation/aug.txt'),
+        osp.join(root, 'ImageSets/Segmentation/aug.txt'))
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1',
+            'deeplabv3plus_r101-d16_zs3-voc12aug-k2_seen-only.py'))
     train = cfg.train_dataloader.dataset
     for sub in train.dataset.datasets:
         sub.data_root = root
@@ -571,5 +598,5 @@ def test_stage1_config_train_set(tmp_path):
     assert ds.num_dropped == 3 and len(ds) == 4
     sample = ds[0]
     assert tuple(sample['inputs'].shape[-2:]) == (312, 312)
-    assert not set(sample['data_samples'].gt_sem_seg.data.unique().tolist()
-                   ) & {10, 14}
+    assert not set(
+        sample['data_samples'].gt_sem_seg.data.unique().tolist()) & {10, 14}

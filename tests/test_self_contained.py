@@ -47,8 +47,8 @@ def _models():
 
 
 def _write_embeddings(path: str, seed: int) -> np.ndarray:
-    vectors = np.random.default_rng(seed).normal(
-        size=(len(CLASSES), 50)).astype(np.float32)
+    vectors = np.random.default_rng(seed).normal(size=(len(CLASSES),
+                                                       50)).astype(np.float32)
     ClassEmbeddings(CLASSES, vectors, dict(sources=['test'])).save(path)
     return vectors
 
@@ -78,9 +78,11 @@ def _stage1_devise(root: str, data_root: str, emb: str):
     model = _models().build(cfg.model)
     model.init_weights()
     path = osp.join(root, 'devise.pth')
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=CLASSES,
-                                                palette=PALETTE))), path)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=CLASSES, palette=PALETTE))),
+        path)
     config = osp.join(root, 'devise.py')
     cfg.dump(config)
     return config, path
@@ -90,8 +92,8 @@ def _stage1_wrapper(root: str) -> str:
     """An initialised seen-only network whose head is already a
     ``ZeroShotDecodeHead`` (with a ``ConvClassifier``), as a checkpoint."""
     cfg = Config.fromfile(STAGE1_CONFIG)
-    cfg.model.decode_head = dict(type='ZeroShotDecodeHead',
-                                 head=cfg.model.decode_head)
+    cfg.model.decode_head = dict(
+        type='ZeroShotDecodeHead', head=cfg.model.decode_head)
     torch.manual_seed(0)
     model = _models().build(cfg.model)
     model.init_weights()
@@ -102,8 +104,9 @@ def _stage1_wrapper(root: str) -> str:
 
 def _predict(config: str, checkpoint: str, images: list) -> list:
     model = init_model(config, checkpoint, device='cpu')
-    return [r.pred_sem_seg.data[0].numpy()
-            for r in inference_model(model, images)]
+    return [
+        r.pred_sem_seg.data[0].numpy() for r in inference_model(model, images)
+    ]
 
 
 @pytest.fixture(scope='module')
@@ -123,8 +126,8 @@ def trained(shapes_root, tmp_path_factory):
     _set_data_root(cfg, shapes_root)
     cfg.train_dataloader.batch_size = 4
     cfg.train_dataloader.dataset.dataset.indices = 4
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                         val_interval=1)
+    cfg.train_cfg = dict(
+        type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
     for scheduler in cfg.param_scheduler:
         scheduler.end = 2
     cfg.default_hooks.checkpoint.interval = 1
@@ -141,10 +144,18 @@ def trained(shapes_root, tmp_path_factory):
     before = _predict(config, ckpt, images)
     devise_before = _predict(devise_config, devise_ckpt, images)
     os.remove(emb)
-    return dict(root=root, emb=emb, vectors=vectors, config=config,
-                ckpt=ckpt, images=images, before=before, log=log_file,
-                devise_config=devise_config, devise_ckpt=devise_ckpt,
-                devise_before=devise_before)
+    return dict(
+        root=root,
+        emb=emb,
+        vectors=vectors,
+        config=config,
+        ckpt=ckpt,
+        images=images,
+        before=before,
+        log=log_file,
+        devise_config=devise_config,
+        devise_ckpt=devise_ckpt,
+        devise_before=devise_before)
 
 
 def _assert_same(preds: list, expected: list) -> None:
@@ -156,8 +167,8 @@ def _assert_same(preds: list, expected: list) -> None:
 def test_checkpoint_holds_embeddings_names_and_reinit_record(trained):
     ckpt = torch.load(trained['ckpt'], map_location='cpu', weights_only=True)
     state = ckpt['state_dict']
-    np.testing.assert_array_equal(
-        state['class_embedding.embeddings'].numpy(), trained['vectors'])
+    np.testing.assert_array_equal(state['class_embedding.embeddings'].numpy(),
+                                  trained['vectors'])
     extra = decode_extra_state(state['class_embedding._extra_state'])
     assert extra['class_names'] == CLASSES
     assert extra['meta']['sources'] == ['test']
@@ -173,14 +184,16 @@ def test_init_model_and_inference_model_without_the_file(trained):
     np.testing.assert_array_equal(model.class_embedding().numpy(),
                                   trained['vectors'])
     assert list(model.dataset_meta['classes']) == CLASSES
-    preds = [r.pred_sem_seg.data[0].numpy()
-             for r in inference_model(model, trained['images'])]
+    preds = [
+        r.pred_sem_seg.data[0].numpy()
+        for r in inference_model(model, trained['images'])
+    ]
     _assert_same(preds, trained['before'])
 
 
 def test_mmseg_inferencer_without_the_file(trained):
-    inferencer = MMSegInferencer(trained['config'], trained['ckpt'],
-                                 device='cpu')
+    inferencer = MMSegInferencer(
+        trained['config'], trained['ckpt'], device='cpu')
     out = inferencer(trained['images'], return_datasamples=True)
     _assert_same([r.pred_sem_seg.data[0].numpy() for r in out],
                  trained['before'])
@@ -188,13 +201,20 @@ def test_mmseg_inferencer_without_the_file(trained):
 
 def test_tools_test_without_the_file(trained, tmp_path):
     out = str(tmp_path / 'preds')
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/test.py'), trained['config'],
-         trained['ckpt'], '--out', out, '--work-dir', str(tmp_path / 'w')],
-        cwd=str(tmp_path), capture_output=True, text=True)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools/test.py'), trained['config'], trained['ckpt'],
+        '--out', out, '--work-dir',
+        str(tmp_path / 'w')
+    ],
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    preds = [np.asarray(Image.open(osp.join(out, osp.basename(p))))
-             for p in trained['images']]
+    preds = [
+        np.asarray(Image.open(osp.join(out, osp.basename(p))))
+        for p in trained['images']
+    ]
     _assert_same(preds, trained['before'])
 
 
@@ -213,8 +233,8 @@ def test_projection_classifier_uses_the_checkpoints_embeddings(trained):
         handler = _ListHandler(messages)
         MMLogger.get_current_instance().addHandler(handler)
         try:
-            preds = _predict(trained['devise_config'],
-                             trained['devise_ckpt'], images)
+            preds = _predict(trained['devise_config'], trained['devise_ckpt'],
+                             images)
         finally:
             MMLogger.get_current_instance().removeHandler(handler)
     finally:
@@ -223,16 +243,18 @@ def test_projection_classifier_uses_the_checkpoints_embeddings(trained):
     assert any('differ from' in m and trained['emb'] in m for m in messages)
 
 
-def test_trained_model_survives_torch_save_load_and_deepcopy(trained,
-                                                             tmp_path):
+def test_trained_model_survives_torch_save_load_and_deepcopy(
+        trained, tmp_path):
     model = init_model(trained['config'], trained['ckpt'], device='cpu')
     path = str(tmp_path / 'model.pth')
     torch.save(model, path)
     # a whole pickled model is code: weights_only=False for our own file
     loaded = torch.load(path, weights_only=False)
     for other in (loaded, copy.deepcopy(model)):
-        preds = [r.pred_sem_seg.data[0].numpy()
-                 for r in inference_model(other, trained['images'][:2])]
+        preds = [
+            r.pred_sem_seg.data[0].numpy()
+            for r in inference_model(other, trained['images'][:2])
+        ]
         _assert_same(preds, trained['before'][:2])
         assert torch.equal(other.class_embedding(), model.class_embedding())
 
@@ -275,16 +297,19 @@ class _ListHandler(__import__('logging').Handler):
 # ClassEmbedding without its file: the placeholder and its errors
 def _placeholder(path='missing.npz', classes=('a', 'b', 'c'), dim=4):
     return _models().build(
-        dict(type='ClassEmbedding', embedding_file=path,
-             classes=list(classes), dim=dim))
+        dict(
+            type='ClassEmbedding',
+            embedding_file=path,
+            classes=list(classes),
+            dim=dim))
 
 
 def test_missing_file_without_shape_names_file_and_fix(tmp_path):
     path = str(tmp_path / 'gone.npz')
     for kwargs in (dict(classes=['a', 'b']), dict(dim=4), {}):
         with pytest.raises(FileNotFoundError) as e:
-            _models().build(dict(type='ClassEmbedding', embedding_file=path,
-                                 **kwargs))
+            _models().build(
+                dict(type='ClassEmbedding', embedding_file=path, **kwargs))
         assert path in str(e.value) and 'classes= and dim=' in str(e.value)
 
 
@@ -295,9 +320,10 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
     assert torch.isnan(module()).all()  # never silently zeros
     with pytest.raises(FileNotFoundError, match='Training needs it'):
         module.init_weights()
-    good = dict(embeddings=torch.arange(12.).view(3, 4),
-                _extra_state=encode_extra_state(
-                    dict(class_names=['a', 'b', 'c'], meta={})))
+    good = dict(
+        embeddings=torch.arange(12.).view(3, 4),
+        _extra_state=encode_extra_state(
+            dict(class_names=['a', 'b', 'c'], meta={})))
     # no embeddings in the checkpoint
     with pytest.raises(FileNotFoundError) as e:
         module.load_state_dict({}, strict=False)
@@ -307,9 +333,11 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
         module.load_state_dict(dict(good, embeddings=torch.ones(3, 5)))
     # another class order
     with pytest.raises(ValueError, match="another class order.*'c', 'b'"):
-        module.load_state_dict(dict(
-            good, _extra_state=encode_extra_state(
-                dict(class_names=['a', 'c', 'b'], meta={}))))
+        module.load_state_dict(
+            dict(
+                good,
+                _extra_state=encode_extra_state(
+                    dict(class_names=['a', 'c', 'b'], meta={}))))
     # a checkpoint saved from an unfilled placeholder
     with pytest.raises(ValueError, match='not finite'):
         module.load_state_dict(dict(good, embeddings=module().clone()))
@@ -322,8 +350,9 @@ def test_placeholder_is_filled_by_a_checkpoint_only(tmp_path):
 
 def test_bad_dim_or_folder_named(tmp_path):
     for dim in ('50', 0, -3, True, 2.5):
-        with pytest.raises(ValueError, match=f'dim={dim!r}; expected a '
-                           'positive integer'):
+        with pytest.raises(
+                ValueError, match=f'dim={dim!r}; expected a '
+                'positive integer'):
             _placeholder(str(tmp_path / 'gone.npz'), dim=dim)
     with pytest.raises(ValueError) as e:
         _placeholder(str(tmp_path))

@@ -1,9 +1,9 @@
 """Tests of the named zero-shot splits (ZS3NET.md section 7)."""
 import pytest
+from mmseg.datasets import PascalContextDataset  # noqa
+from mmseg.datasets import COCOStuffDataset, PascalVOCDataset
 
 from mmseg_zs3.splits import ZeroShotSplit, build_split, get_split, list_splits
-from mmseg.datasets import (COCOStuffDataset, PascalContextDataset,  # noqa
-                            PascalVOCDataset)
 
 VOC = PascalVOCDataset.METAINFO['classes']
 CONTEXT = PascalContextDataset.METAINFO['classes']
@@ -14,19 +14,25 @@ ZS3_VOC = {
     2: {'cow', 'motorbike'},
     4: {'cow', 'motorbike', 'aeroplane', 'sofa'},
     6: {'cow', 'motorbike', 'aeroplane', 'sofa', 'cat', 'tvmonitor'},
-    8: {'cow', 'motorbike', 'aeroplane', 'sofa', 'cat', 'tvmonitor', 'train',
-        'bottle'},
-    10: {'cow', 'motorbike', 'aeroplane', 'sofa', 'cat', 'tvmonitor', 'train',
-         'bottle', 'chair', 'pottedplant'},
+    8: {
+        'cow', 'motorbike', 'aeroplane', 'sofa', 'cat', 'tvmonitor', 'train',
+        'bottle'
+    },
+    10: {
+        'cow', 'motorbike', 'aeroplane', 'sofa', 'cat', 'tvmonitor', 'train',
+        'bottle', 'chair', 'pottedplant'
+    },
 }
 ZS3_CONTEXT = {
     2: {'cow', 'motorbike'},
     4: {'cow', 'motorbike', 'sofa', 'cat'},
     6: {'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence'},
-    8: {'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence', 'bird',
-        'tvmonitor'},
-    10: {'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence', 'bird',
-         'tvmonitor', 'keyboard', 'aeroplane'},
+    8:
+    {'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence', 'bird', 'tvmonitor'},
+    10: {
+        'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence', 'bird',
+        'tvmonitor', 'keyboard', 'aeroplane'
+    },
 }
 # Indices read off mmseg's class tuples by hand.
 VOC_INDICES_K10 = (1, 5, 8, 9, 10, 14, 16, 18, 19, 20)
@@ -113,8 +119,9 @@ def test_build_split_specs():
 def test_bad_input():
     with pytest.raises(ValueError, match=r"\['lion'\].*'background'"):
         build_split(dict(unseen=['cow', 'lion']), VOC)
-    with pytest.raises(ValueError, match="Unknown split name 'zs3_ade'.*"
-                       'spnet_voc'):
+    with pytest.raises(
+            ValueError, match="Unknown split name 'zs3_ade'.*"
+            'spnet_voc'):
         get_split('zs3_ade', 2)
     with pytest.raises(ValueError, match=r'k=3.*\[2, 4, 6, 8, 10\]'):
         get_split('zs3_voc', 3)
@@ -151,8 +158,11 @@ def test_stage1_configs_use_one_split_everywhere():
     import re
 
     from mmengine import Config
-    files = sorted(glob.glob(osp.join(
-        osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1', '*.py')))
+    files = sorted(
+        glob.glob(
+            osp.join(
+                osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1',
+                '*.py')))
     assert len(files) == 10
     # Loading one config takes ~1 s (mmengine reads mmseg's metafiles for
     # every `mmseg::` base), so check the extreme K of each dataset.
@@ -170,8 +180,8 @@ def test_stage1_configs_use_one_split_everywhere():
         assert cfg.train_dataloader.dataset.policy == 'drop_image'
         num_classes = len(get_split(split['name'], split['k']).classes)
         assert cfg.model.decode_head.num_classes == num_classes
-        assert cfg.train_dataloader.batch_size == (
-            16 if dataset == 'voc12aug' else 10)
+        assert cfg.train_dataloader.batch_size == (16 if dataset == 'voc12aug'
+                                                   else 10)
 
 
 def test_class_indices_instead_of_names():

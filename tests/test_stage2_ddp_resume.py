@@ -25,8 +25,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from PIL import Image
-from test_zs3_stage2 import (STAGE1_CONFIG, _models, data_copies,  # noqa
-                             fast_runs, stage2_config, stage2_files)
+from test_zs3_stage2 import (STAGE1_CONFIG, _models, data_copies, fast_runs,
+                             stage2_config, stage2_files)
 
 from mmseg_zs3.engine.runner import zs3_feature_cache_train_loop as loop_mod
 
@@ -78,8 +78,13 @@ def test_ddp_shards_partition_the_images_and_reuse_trains_the_same(
         stage2_files, data_copies, tmp_path):
     work_dir = str(tmp_path / 'work')
     # 11 images on 2 ranks (6 + 5: an uneven share), batch 2, all pixels kept
-    cfg = stage2_config(data_copies['clean'], work_dir, stage2_files,
-                        seen_only=False, num_images=11, max_epochs=2)
+    cfg = stage2_config(
+        data_copies['clean'],
+        work_dir,
+        stage2_files,
+        seen_only=False,
+        num_images=11,
+        max_epochs=2)
     cfg.train_dataloader.batch_size = 2
     cfg.train_cfg.max_per_class = 10**6
     cfg.log_level = 'INFO'
@@ -124,8 +129,11 @@ def test_ddp_shards_partition_the_images_and_reuse_trains_the_same(
     assert total.tolist() == torch.bincount(
         torch.cat([y for _, y in reference]), minlength=17).tolist()
 
-    runs = {(r, k): torch.load(osp.join(work_dir, f'rank{r}_run{k}.pth'))
-            for r in (0, 1) for k in (0, 1)}
+    runs = {
+        (r, k): torch.load(osp.join(work_dir, f'rank{r}_run{k}.pth'))
+        for r in (0, 1)
+        for k in (0, 1)
+    }
     assert all(v['world_size'] == 2 and v['wrapped'] for v in runs.values())
     assert [runs[0, k]['reused_cache'] for k in (0, 1)] == [False, True]
     for key, value in runs[0, 0]['params'].items():
@@ -150,15 +158,16 @@ class _KillAfterFirstEpoch(Hook):
 
 
 def _resume_config(files, data, work_dir):
-    cfg = stage2_config(data, work_dir, files, seen_only=False, max_epochs=3,
-                        num_images=8)
+    cfg = stage2_config(
+        data, work_dir, files, seen_only=False, max_epochs=3, num_images=8)
     cfg.default_hooks.checkpoint.interval = 1
     cfg.default_hooks.checkpoint.max_keep_ckpts = -1
     return cfg
 
 
-def test_resume_continues_stage2_with_identical_losses(
-        stage2_files, data_copies, tmp_path, cache_log):
+def test_resume_continues_stage2_with_identical_losses(stage2_files,
+                                                       data_copies, tmp_path,
+                                                       cache_log):
     data = data_copies['clean']
     full = Runner.from_cfg(
         _resume_config(stage2_files, data, str(tmp_path / 'full')))
@@ -188,8 +197,8 @@ def test_resume_continues_stage2_with_identical_losses(
 
 def test_resume_without_stage2_checkpoint_starts_from_load_from(
         stage2_files, data_copies, tmp_path, cache_log):
-    cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files,
-                        num_images=6)
+    cfg = stage2_config(
+        data_copies['clean'], str(tmp_path), stage2_files, num_images=6)
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()  # mmengine alone would resume from stage 1 and crash
@@ -216,7 +225,7 @@ def _relabel_one(data_root: str, index: int = 0) -> str:
 
 
 def test_cache_recomputed_when_its_inputs_change(stage2_files, data_copies,
-                                                  tmp_path, cache_log):
+                                                 tmp_path, cache_log):
     data = shutil.copytree(data_copies['clean'], str(tmp_path / 'data'))
     work_dir = str(tmp_path / 'work')
     other_ckpt = str(tmp_path / 'stage1_other.pth')
@@ -227,8 +236,8 @@ def test_cache_recomputed_when_its_inputs_change(stage2_files, data_copies,
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), other_ckpt)
 
     def run(**changes):
-        cfg = stage2_config(data, work_dir, stage2_files, seen_only=False,
-                            num_images=4)
+        cfg = stage2_config(
+            data, work_dir, stage2_files, seen_only=False, num_images=4)
         if 'pipeline' in changes:
             pipeline = cfg.train_dataloader.dataset.pipeline
             pipeline.insert(-1, dict(type='RandomFlip', prob=1.0))
@@ -239,8 +248,7 @@ def test_cache_recomputed_when_its_inputs_change(stage2_files, data_copies,
         cache_log.clear()
         runner = Runner.from_cfg(cfg)
         runner.train()
-        return runner.train_loop.cache_seconds is not None, ' '.join(
-            cache_log)
+        return runner.train_loop.cache_seconds is not None, ' '.join(cache_log)
 
     computed, log = run()
     assert computed and 'there is no cache file' in log

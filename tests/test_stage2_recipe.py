@@ -13,7 +13,6 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import PARAM_SCHEDULERS
 
 
-
 def _sets_schedule(path: str) -> bool:
     """Whether a config sets the schedule or the epoch count itself (the
     other leaves inherit both unchanged from one that does)."""
@@ -28,7 +27,8 @@ STAGE2_CONFIGS = [
         glob.glob(osp.join(REPO, 'configs/zs3/shapes/zs3net*.py')))
     if _sets_schedule(p)
 ]
-SHAPES_STAGE2 = osp.join(REPO, 'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
+SHAPES_STAGE2 = osp.join(REPO,
+                         'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
 
 
 def lr_per_step(cfg: Config, epoch_length: int = 3) -> list:
@@ -40,8 +40,10 @@ def lr_per_step(cfg: Config, epoch_length: int = 3) -> list:
         list[list[float]]: Per step (iteration), the lr of each param group.
     """
     init_default_scope('mmseg')
-    groups = [dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=1.0),
-              dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=50.0)]
+    groups = [
+        dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+        dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=50.0)
+    ]
     optimizer = torch.optim.Adam(groups, lr=1.0)
     schedulers = []
     for sched in cfg.param_scheduler:
@@ -54,8 +56,9 @@ def lr_per_step(cfg: Config, epoch_length: int = 3) -> list:
             schedulers.append(
                 PARAM_SCHEDULERS.build(dict(sched, optimizer=optimizer)))
     by_epoch = cfg.train_cfg.get('max_epochs') is not None
-    steps = (cfg.train_cfg.max_epochs * epoch_length
-             if by_epoch else cfg.train_cfg.max_iters)
+    steps = (
+        cfg.train_cfg.max_epochs *
+        epoch_length if by_epoch else cfg.train_cfg.max_iters)
     lrs = []
     for step in range(steps):
         lrs.append([g['lr'] for g in optimizer.param_groups])
@@ -105,10 +108,13 @@ def test_optimizer_same_groups_one_log_line(tmp_path):
         ours = build_optim_wrapper(model, cfg.optim_wrapper)
         handler.messages.clear()
         default = build_optim_wrapper(
-            model, dict(cfg.optim_wrapper,
-                        constructor='DefaultOptimWrapperConstructor'))
+            model,
+            dict(
+                cfg.optim_wrapper,
+                constructor='DefaultOptimWrapperConstructor'))
         skipped_by_mmengine = [
-            m for m in handler.messages if 'is skipped since' in m]
+            m for m in handler.messages if 'is skipped since' in m
+        ]
         handler.messages.clear()
         build_optim_wrapper(model, cfg.optim_wrapper)
     finally:
@@ -134,9 +140,14 @@ def test_optimizer_same_groups_one_log_line(tmp_path):
 def test_demo_keeps_the_last_epoch_training(epochs, tmp_path):
     # the demo shortens stage 2 to --stage2-epochs: the schedule follows
     from mmseg_zs3.apis.demo import demo_config
-    cfg = demo_config('zs3net', str(tmp_path), str(tmp_path / 'data'),
-                      str(tmp_path / 'emb.npz'), seed=0, stage1_iters=10,
-                      stage2_epochs=epochs)
+    cfg = demo_config(
+        'zs3net',
+        str(tmp_path),
+        str(tmp_path / 'data'),
+        str(tmp_path / 'emb.npz'),
+        seed=0,
+        stage1_iters=10,
+        stage2_epochs=epochs)
     assert cfg.train_cfg.max_epochs == epochs
     lrs = lr_per_step(cfg)
     assert len(lrs) == 3 * epochs
@@ -147,8 +158,11 @@ def test_no_warning_on_help():
     import subprocess
     import sys
     proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools/train.py'), '--help'],
-        capture_output=True, text=True, cwd=REPO)
+        [sys.executable,
+         osp.join(REPO, 'tools/train.py'), '--help'],
+        capture_output=True,
+        text=True,
+        cwd=REPO)
     assert proc.returncode == 0
     assert 'usage:' in proc.stdout
     assert 'Warning' not in proc.stderr, proc.stderr
@@ -175,8 +189,10 @@ init_default_scope('mmseg')
 MODELS.build(cfg.model)
 print('built')
 """
-    proc = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, cwd=str(tmp_path))
+    proc = subprocess.run([sys.executable, '-c', script],
+                          capture_output=True,
+                          text=True,
+                          cwd=str(tmp_path))
     assert proc.returncode == 0 and 'built' in proc.stdout, proc.stderr
     for message in ('MultiScaleDeformableAttention', 'pkg_resources',
                     'build_loss'):

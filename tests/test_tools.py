@@ -11,7 +11,6 @@ from conftest import load_tool, write_tiny_config
 
 from mmseg_zs3 import apis
 
-
 _tool = load_tool
 
 
@@ -20,8 +19,9 @@ def test_train_flags(tmp_path, shapes_root):
         str(tmp_path / 'cfg.py'), shapes_root, str(tmp_path / 'x'))
     # --amp: tests/test_cli_checks.py (it needs a GPU)
     args = _tool('train').parse_args([
-        config, '--work-dir', str(tmp_path / 'w'), '--resume',
-        '--cfg-options', 'train_cfg.max_iters=7'
+        config, '--work-dir',
+        str(tmp_path / 'w'), '--resume', '--cfg-options',
+        'train_cfg.max_iters=7'
     ])
     cfg = apis.setup_train_cfg(args)
     assert cfg.work_dir == str(tmp_path / 'w')
@@ -31,8 +31,7 @@ def test_train_flags(tmp_path, shapes_root):
     assert cfg.launcher == 'none'
 
 
-def test_test_tool_out_and_show_dir(tmp_path, shapes_root,
-                                    trained_checkpoint):
+def test_test_tool_out_and_show_dir(tmp_path, shapes_root, trained_checkpoint):
     config = write_tiny_config(
         str(tmp_path / 'cfg.py'), shapes_root, str(tmp_path / 'x'))
     out = str(tmp_path / 'preds')
@@ -57,7 +56,10 @@ def test_mmseg_unmodified_train_tool_runs_zs3_config(tmp_path, shapes_root):
         str(tmp_path / 'cfg.py'), shapes_root, work_dir, max_iters=2)
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, tool, config],
-                          cwd=str(tmp_path), env=env, capture_output=True,
-                          text=True, timeout=300)
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))

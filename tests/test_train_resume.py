@@ -18,8 +18,7 @@ def _train(cfg):
     return runner
 
 
-def test_resume_reproduces_uninterrupted_run(shapes_root, tiny_run,
-                                             tmp_path):
+def test_resume_reproduces_uninterrupted_run(shapes_root, tiny_run, tmp_path):
     # Uninterrupted: 4 iterations, checkpoints at 2 and 4.
     full_dir = tiny_run['work_dir']
     full_losses = tiny_run['losses']
@@ -31,8 +30,7 @@ def test_resume_reproduces_uninterrupted_run(shapes_root, tiny_run,
     resume_dir = tmp_path / 'resumed'
     resume_dir.mkdir()
     shutil.copy(osp.join(full_dir, 'iter_2.pth'), resume_dir / 'iter_2.pth')
-    (resume_dir / 'last_checkpoint').write_text(
-        str(resume_dir / 'iter_2.pth'))
+    (resume_dir / 'last_checkpoint').write_text(str(resume_dir / 'iter_2.pth'))
     cfg = tiny_config(shapes_root, str(resume_dir))
     cfg.resume = True
     resumed = _train(cfg)

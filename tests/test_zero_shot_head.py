@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import ConfigDict
+from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_zs3  # noqa: F401
-from mmengine.registry import init_default_scope
-
-init_default_scope("mmseg")
 from mmseg_zs3.embeddings import ClassEmbeddings
 from mmseg_zs3.utils.extra_state import decode_extra_state
+
+init_default_scope("mmseg")
 
 CLASSES = ('background', 'cat', 'dog', 'cow', 'bird')
 SPLIT = dict(unseen=['cow'])
@@ -42,24 +42,48 @@ MIT = dict(
     mlp_ratio=2)
 COMMON = dict(num_classes=5, norm_cfg=BN, align_corners=False)
 HEADS = {
-    'DepthwiseSeparableASPPHead':
-    (RESNET,
-     dict(type='DepthwiseSeparableASPPHead', in_channels=64, in_index=3,
-          channels=16, dilations=(1, 2, 3, 4), c1_in_channels=8,
-          c1_channels=4, dropout_ratio=0.1, **COMMON)),
+    'DepthwiseSeparableASPPHead': (RESNET,
+                                   dict(
+                                       type='DepthwiseSeparableASPPHead',
+                                       in_channels=64,
+                                       in_index=3,
+                                       channels=16,
+                                       dilations=(1, 2, 3, 4),
+                                       c1_in_channels=8,
+                                       c1_channels=4,
+                                       dropout_ratio=0.1,
+                                       **COMMON)),
     'FCNHead': (RESNET,
-                dict(type='FCNHead', in_channels=64, in_index=3, channels=16,
-                     num_convs=1, **COMMON)),
+                dict(
+                    type='FCNHead',
+                    in_channels=64,
+                    in_index=3,
+                    channels=16,
+                    num_convs=1,
+                    **COMMON)),
     'PSPHead': (RESNET,
-                dict(type='PSPHead', in_channels=64, in_index=3, channels=16,
-                     pool_scales=(1, 2, 3, 6), **COMMON)),
+                dict(
+                    type='PSPHead',
+                    in_channels=64,
+                    in_index=3,
+                    channels=16,
+                    pool_scales=(1, 2, 3, 6),
+                    **COMMON)),
     'UPerHead': (RESNET,
-                 dict(type='UPerHead', in_channels=[8, 16, 32, 64],
-                      in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
-                      channels=16, **COMMON)),
+                 dict(
+                     type='UPerHead',
+                     in_channels=[8, 16, 32, 64],
+                     in_index=[0, 1, 2, 3],
+                     pool_scales=(1, 2, 3, 6),
+                     channels=16,
+                     **COMMON)),
     'SegformerHead': (MIT,
-                      dict(type='SegformerHead', in_channels=[8, 16, 32, 64],
-                           in_index=[0, 1, 2, 3], channels=16, **COMMON)),
+                      dict(
+                          type='SegformerHead',
+                          in_channels=[8, 16, 32, 64],
+                          in_index=[0, 1, 2, 3],
+                          channels=16,
+                          **COMMON)),
 }
 
 
@@ -77,7 +101,8 @@ def classifier_cfg(kind, embedding_file):
     return dict(
         type='ProjectionClassifier',
         class_embedding=dict(
-            type='ClassEmbedding', embedding_file=embedding_file,
+            type='ClassEmbedding',
+            embedding_file=embedding_file,
             classes=list(CLASSES)))
 
 
@@ -88,8 +113,12 @@ def segmentor(backbone, head, classifier, **kwargs):
             data_preprocessor=dict(type='SegDataPreProcessor', size=(32, 32)),
             backbone=backbone,
             decode_head=dict(
-                type='ZeroShotDecodeHead', head=head, classifier=classifier,
-                split=SPLIT, classes=list(CLASSES), **kwargs),
+                type='ZeroShotDecodeHead',
+                head=head,
+                classifier=classifier,
+                split=SPLIT,
+                classes=list(CLASSES),
+                **kwargs),
             test_cfg=dict(mode='whole')))
 
 
@@ -102,8 +131,10 @@ def batch(n=2, size=32, seed=0):
         s.gt_sem_seg = PixelData(
             data=torch.randint(0, 3, (1, size, size), generator=g))
         s.set_metainfo(
-            dict(img_shape=(size, size), ori_shape=(size, size),
-                 pad_shape=(size, size)))
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                pad_shape=(size, size)))
         samples.append(s)
     return inputs, samples
 
@@ -135,8 +166,11 @@ def test_wraps_head_loss_and_predict(head_type, kind, embedding_file):
 def test_features_are_the_input_of_the_plain_classifier():
     backbone, head = HEADS['FCNHead']
     plain = MODELS.build(
-        dict(type='EncoderDecoder', backbone=backbone, decode_head=head,
-             data_preprocessor=dict(type='SegDataPreProcessor')))
+        dict(
+            type='EncoderDecoder',
+            backbone=backbone,
+            decode_head=head,
+            data_preprocessor=dict(type='SegDataPreProcessor')))
     plain.init_weights()
     plain.eval()
     wrapped = segmentor(backbone, head, dict(type='ConvClassifier'))
@@ -160,8 +194,8 @@ def test_stage1_checkpoint_loading_rules(tmp_path):
     plain = MODELS.build(
         dict(type='EncoderDecoder', backbone=backbone, decode_head=head))
     state = plain.state_dict()
-    fresh = segmentor(backbone, head, dict(type='ConvClassifier'),
-                      reinit_classifier=True)
+    fresh = segmentor(
+        backbone, head, dict(type='ConvClassifier'), reinit_classifier=True)
     before = fresh.decode_head.classifier.conv.weight.clone()
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     assert unexpected == []
@@ -179,9 +213,12 @@ def test_stage1_checkpoint_loading_rules(tmp_path):
 
 def test_seen_only_training_and_calibration(embedding_file):
     backbone, head = HEADS['FCNHead']
-    model = segmentor(backbone, head,
-                      classifier_cfg('projection', embedding_file),
-                      train_classes='seen', calibration=0.5)
+    model = segmentor(
+        backbone,
+        head,
+        classifier_cfg('projection', embedding_file),
+        train_classes='seen',
+        calibration=0.5)
     logits = torch.zeros(1, 5, 2, 2)
     masked = model.decode_head.mask_unseen(logits)
     assert (masked[:, 3] < -1e3).all() and (masked[:, [0, 1, 2, 4]] == 0).all()
@@ -193,20 +230,23 @@ def test_seen_only_training_and_calibration(embedding_file):
 def test_bad_config():
     backbone, head = HEADS['FCNHead']
     with pytest.raises(ValueError, match='feature_norm'):
-        segmentor(backbone, head, dict(type='ConvClassifier'),
-                  feature_norm='l1')
+        segmentor(
+            backbone, head, dict(type='ConvClassifier'), feature_norm='l1')
     with pytest.raises(ValueError, match='split'):
         MODELS.build(
             dict(type='ZeroShotDecodeHead', head=head, calibration=1.0))
     with pytest.raises(TypeError, match="reinit_classifier='False'"):
         MODELS.build(
-            dict(type='ZeroShotDecodeHead', head=head,
-                 reinit_classifier='False'))
+            dict(
+                type='ZeroShotDecodeHead',
+                head=head,
+                reinit_classifier='False'))
     with pytest.raises(TypeError, match='BaseDecodeHead'):
         MODELS.build(
-            dict(type='ZeroShotDecodeHead',
-                 head=dict(type='ConvClassifier', in_channels=2,
-                           num_classes=2)))
+            dict(
+                type='ZeroShotDecodeHead',
+                head=dict(type='ConvClassifier', in_channels=2,
+                          num_classes=2)))
 
 
 def _predict(model, inputs):
@@ -219,8 +259,12 @@ def _predict(model, inputs):
 def test_model_survives_torch_save_load_and_deepcopy(kind, embedding_file,
                                                      tmp_path):
     backbone, head = HEADS['DepthwiseSeparableASPPHead']
-    model = segmentor(backbone, head, classifier_cfg(kind, embedding_file),
-                      calibration=0.5, reinit_classifier=True)
+    model = segmentor(
+        backbone,
+        head,
+        classifier_cfg(kind, embedding_file),
+        calibration=0.5,
+        reinit_classifier=True)
     model.init_weights()
     inputs, _ = batch()
     expected = _predict(model, inputs)
@@ -256,16 +300,20 @@ def test_stage2_reinitialises_a_wrapper_heads_classifier(
     state = _stage1_wrapper_state(backbone, head, kind, embedding_file)
     assert decode_extra_state(
         state['decode_head._extra_state']) == dict(reinit_classifier=False)
-    stage2 = segmentor(backbone, head, dict(type='ConvClassifier'),
-                       reinit_classifier=True)
+    stage2 = segmentor(
+        backbone, head, dict(type='ConvClassifier'), reinit_classifier=True)
     stage2.init_weights()
-    init = {k: v.clone() for k, v in
-            stage2.decode_head.classifier.state_dict().items()}
+    init = {
+        k: v.clone()
+        for k, v in stage2.decode_head.classifier.state_dict().items()
+    }
     log_messages.clear()
     missing, unexpected = stage2.load_state_dict(state, strict=False)
     assert unexpected == []
-    assert set(missing) == {'decode_head.classifier.conv.weight',
-                            'decode_head.classifier.conv.bias'}
+    assert set(missing) == {
+        'decode_head.classifier.conv.weight',
+        'decode_head.classifier.conv.bias'
+    }
     for key, value in stage2.decode_head.classifier.state_dict().items():
         assert torch.equal(value, init[key]), key  # its own initialisation
     for key, value in stage2.decode_head.head.state_dict().items():
@@ -282,8 +330,8 @@ def test_stage2_reinitialises_a_wrapper_heads_classifier(
     assert decode_extra_state(
         stage2_state['decode_head._extra_state']) == dict(
             reinit_classifier=True)
-    again = segmentor(backbone, head, dict(type='ConvClassifier'),
-                      reinit_classifier=True)
+    again = segmentor(
+        backbone, head, dict(type='ConvClassifier'), reinit_classifier=True)
     log_messages.clear()
     again.load_state_dict(stage2_state, strict=True)
     assert (again.decode_head.classifier.conv.weight == 0.25).all()
@@ -295,8 +343,8 @@ def test_stage2_reinitialises_a_plain_heads_classifier_and_says_so(
     backbone, head = HEADS['FCNHead']
     plain = MODELS.build(
         dict(type='EncoderDecoder', backbone=backbone, decode_head=head))
-    stage2 = segmentor(backbone, head, dict(type='ConvClassifier'),
-                       reinit_classifier=True)
+    stage2 = segmentor(
+        backbone, head, dict(type='ConvClassifier'), reinit_classifier=True)
     log_messages.clear()
     stage2.load_state_dict(plain.state_dict(), strict=False)
     notes = [m for m in log_messages if 'reinit_classifier=True' in m]
@@ -309,9 +357,11 @@ def test_classifier_of_another_class_count_refused_for_wrapper_heads(
     backbone, head = HEADS['FCNHead']
     seven = dict(head, num_classes=7)
     state7 = MODELS.build(
-        dict(type='EncoderDecoder', backbone=backbone,
-             decode_head=dict(type='ZeroShotDecodeHead',
-                              head=seven))).state_dict()
+        dict(
+            type='EncoderDecoder',
+            backbone=backbone,
+            decode_head=dict(type='ZeroShotDecodeHead',
+                             head=seven))).state_dict()
     five = segmentor(backbone, head, dict(type='ConvClassifier'))
     with pytest.raises(ValueError) as e:
         five.load_state_dict(state7, strict=False)
@@ -322,9 +372,15 @@ def test_classifier_of_another_class_count_refused_for_wrapper_heads(
 
 def test_head_with_its_own_classifier_refused():
     point_head = dict(
-        type='PointHead', in_channels=[16], in_index=[0], channels=16,
-        num_fcs=1, coarse_pred_each_layer=True, num_classes=5,
-        norm_cfg=BN, align_corners=False)
+        type='PointHead',
+        in_channels=[16],
+        in_index=[0],
+        channels=16,
+        num_fcs=1,
+        coarse_pred_each_layer=True,
+        num_classes=5,
+        norm_cfg=BN,
+        align_corners=False)
     with pytest.raises(TypeError, match='PointHead has its own classifier'):
         MODELS.build(dict(type='ZeroShotDecodeHead', head=point_head))
 
@@ -338,8 +394,9 @@ def test_classifiers_score_pixel_features_as_the_1x1_conv(embedding_file):
     feats = torch.randn(50, 8, dtype=torch.float64)
     for clf in (ConvClassifier(8, 5),
                 ProjectionClassifier(
-                    8, 5, dict(type='ClassEmbedding',
-                               embedding_file=embedding_file))):
+                    8, 5,
+                    dict(type='ClassEmbedding',
+                         embedding_file=embedding_file))):
         clf = clf.double()
         clf.init_weights()
         ref = clf(feats[:, :, None, None])[:, :, 0, 0]

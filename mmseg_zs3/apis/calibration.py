@@ -40,8 +40,8 @@ def collect_logits(model, dataloader, max_pixels: int = 2_000_000):
         head.calibration = saved
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     if len(labels) > max_pixels:
-        keep = np.random.default_rng(0).choice(len(labels), max_pixels,
-                                               replace=False)
+        keep = np.random.default_rng(0).choice(
+            len(labels), max_pixels, replace=False)
         scores, labels = scores[keep], labels[keep]
     return scores, labels
 
@@ -92,8 +92,8 @@ def choose_calibration(scores: np.ndarray,
 
     margin = scores[:, seen].max(1) - scores[:, unseen].max(1)
     candidates = np.unique(
-        np.quantile(margin[margin > 0], np.linspace(0, 1, num_candidates))
-    ) if (margin > 0).any() else np.zeros(1)
+        np.quantile(margin[margin > 0], np.linspace(
+            0, 1, num_candidates))) if (margin > 0).any() else np.zeros(1)
     base = seen_miou(0.0)
     lo, hi = 0, len(candidates) - 1  # seen mIoU falls as gamma grows
     best = 0.0
@@ -103,5 +103,7 @@ def choose_calibration(scores: np.ndarray,
             best, lo = float(candidates[mid]), mid + 1
         else:
             hi = mid - 1
-    return dict(gamma=best, seen_mIoU_uncalibrated=base,
-                seen_mIoU_calibrated=seen_miou(best))
+    return dict(
+        gamma=best,
+        seen_mIoU_uncalibrated=base,
+        seen_mIoU_calibrated=seen_miou(best))

@@ -27,8 +27,8 @@ from mmengine.utils import import_modules_from_strings
 from mmseg_zs3.compat import MMCV_INSTALL_HINT, has_compiled_mmcv_ops
 
 # Which registry builds the ``type`` found under each top-level config key.
-# Other keys, and nested configs of another kind (``norm_cfg``, ``loss_decode``,
-# ``init_cfg``, ...), are looked up in every mmseg registry.
+# Other keys, and nested configs of another kind (``norm_cfg``,
+# ``loss_decode``, ``init_cfg``, ...), are looked up in every mmseg registry.
 _TOP_LEVEL_REGISTRY = {
     'model': 'MODELS',
     'tta_model': 'MODELS',
@@ -89,9 +89,11 @@ def _registered_names(registry: Registry) -> List[str]:
     return sorted(names)
 
 
-def iter_config_types(node, path: str = '',
-                      registry: Optional[str] = None
-                      ) -> Iterator[Tuple[str, str, Optional[str]]]:
+def iter_config_types(
+    node,
+    path: str = '',
+    registry: Optional[str] = None
+) -> Iterator[Tuple[str, str, Optional[str]]]:
     """Yield ``(location, type name, registry name)`` of every string type.
 
     Args:
@@ -117,8 +119,9 @@ def iter_config_types(node, path: str = '',
                                                         'decode_head',
                                                         'auxiliary_head'):
                     child_registry = 'MODELS'
-            yield from iter_config_types(
-                value, f'{path}.{key}' if path else str(key), child_registry)
+            yield from iter_config_types(value,
+                                         f'{path}.{key}' if path else str(key),
+                                         child_registry)
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             yield from iter_config_types(value, f'{path}[{i}]', registry)
@@ -158,17 +161,17 @@ def check_config_types(cfg: Config) -> None:
         registry = registries.get(expected or 'MODELS')
         candidates = _registered_names(registry)
         if expected is None:
-            candidates = sorted(
-                {n
-                 for reg in registries.values()
-                 for n in _registered_names(reg)})
+            candidates = sorted({
+                n
+                for reg in registries.values()
+                for n in _registered_names(reg)
+            })
         close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
         imports = (cfg.get('custom_imports') or {}).get('imports', [])
         where = (f"mmseg's {expected} registry"
                  if expected else "any of mmseg's registries")
-        hint = (f'Close matches: {", ".join(repr(c) for c in close)}.'
-                if close else
-                f'Registered names include: {", ".join(candidates[:30])}'
+        hint = (f'Close matches: {", ".join(repr(c) for c in close)}.' if close
+                else f'Registered names include: {", ".join(candidates[:30])}'
                 f'{", ..." if len(candidates) > 30 else ""}.')
         raise ConfigCheckError(
             f'Unknown type {name!r} at `{location}` of the config: it is not '
@@ -224,9 +227,9 @@ def _mmcv_ops_registered_types() -> Dict[str, str]:
                 ]
                 names = []
                 for arg in args:
-                    elements = (arg.elts if isinstance(arg, (ast.List,
-                                                             ast.Tuple))
-                                else [arg])
+                    elements = (
+                        arg.elts if isinstance(arg, (ast.List,
+                                                     ast.Tuple)) else [arg])
                     names += [
                         e.value for e in elements
                         if isinstance(e, ast.Constant)
@@ -271,9 +274,9 @@ def _import_mmcv_op_type(name: str, location: str) -> bool:
                 f'Type {name!r} at `{location}` of the config comes from '
                 f'mmcv.ops.{module}, which fails to import: {e}') from e
         raise ConfigCheckError(
-            _compiled_ops_error(name, location,
-                                f'it is an op of mmcv (mmcv.ops.{module})')
-        ) from e
+            _compiled_ops_error(
+                name, location,
+                f'it is an op of mmcv (mmcv.ops.{module})')) from e
     return True
 
 
@@ -288,9 +291,9 @@ def _unavailable_mmcv_ops_of(obj) -> Tuple[str, ...]:
         return ()
     missing = []
     for node in ast.walk(ast.parse(module_source)):
-        if not (isinstance(node, ast.ImportFrom) and node.module
-                and (node.module == 'mmcv.ops'
-                     or node.module.startswith('mmcv.ops.'))):
+        if not (isinstance(node, ast.ImportFrom) and node.module and
+                (node.module == 'mmcv.ops'
+                 or node.module.startswith('mmcv.ops.'))):
             continue
         for alias in node.names:
             local = alias.asname or alias.name
@@ -384,8 +387,7 @@ def runner_config_keys() -> FrozenSet[str]:
     """
     from mmengine.runner import Runner
     keys = set(inspect.signature(Runner.__init__).parameters) - {'self'}
-    keys |= _string_keys_read_from(
-        inspect.getsource(Runner), ('cfg', '_cfg'))
+    keys |= _string_keys_read_from(inspect.getsource(Runner), ('cfg', '_cfg'))
     return frozenset(keys | _TOOL_CONFIG_KEYS)
 
 
@@ -410,9 +412,8 @@ def check_cfg_options_keys(cfg: Config, cfg_options: Mapping) -> None:
         if top in known:
             continue
         close = _close_matches(top, known)
-        hint = (f'Did you mean {" or ".join(repr(c) for c in close)}?'
-                if close else
-                f'The config has: {", ".join(sorted(cfg.keys()))}.')
+        hint = (f'Did you mean {" or ".join(repr(c) for c in close)}?' if close
+                else f'The config has: {", ".join(sorted(cfg.keys()))}.')
         raise ConfigCheckError(
             f'--cfg-options {option}=...: unknown top-level key {top!r}. '
             "Neither the config nor mmengine's Runner has it, so the value "
@@ -498,8 +499,7 @@ def _init_keys(cls: type, start: int = 0) -> Optional[FrozenSet[str]]:
         except (TypeError, ValueError):
             return None
         names.update(p.name for p in params if p.kind in _NAMED)
-        var_kw = next((p.name for p in params if p.kind == _VAR_KEYWORD),
-                      None)
+        var_kw = next((p.name for p in params if p.kind == _VAR_KEYWORD), None)
         if var_kw is None:
             return frozenset(names)
         passed_on = _kwargs_targets(init, var_kw)
@@ -508,8 +508,9 @@ def _init_keys(cls: type, start: int = 0) -> Optional[FrozenSet[str]]:
         targets, read = passed_on
         names |= read
         for target in targets:
-            keys = (_init_keys(cls, i + 1) if target == 'super' else
-                    _init_keys(target))
+            keys = (
+                _init_keys(cls, i +
+                           1) if target == 'super' else _init_keys(target))
             if keys is None:
                 return None
             names |= keys
@@ -542,7 +543,10 @@ def accepted_config_keys(obj) -> Optional[FrozenSet[str]]:
     return frozenset(p.name for p in params if p.kind in _NAMED)
 
 
-def _check_obj_keys(node: Mapping, location: str, obj, built_as: str,
+def _check_obj_keys(node: Mapping,
+                    location: str,
+                    obj,
+                    built_as: str,
                     extra: Sequence[str] = ()) -> None:
     """Raise if ``node`` has a key that building ``obj`` does not take."""
     accepted = accepted_config_keys(obj)
@@ -594,9 +598,8 @@ def _check_model_keys(node, location: str, models: Registry) -> None:
         t = node.get('type')
         if isinstance(t, str) and t in models.module_dict:
             obj = models.module_dict[t]
-            _check_obj_keys(
-                node, location, obj,
-                t if t == _name(obj) else f'{t} ({_name(obj)})')
+            _check_obj_keys(node, location, obj,
+                            t if t == _name(obj) else f'{t} ({_name(obj)})')
         for key, value in node.items():
             if key == 'type' or str(key).endswith('_cfg'):
                 continue
@@ -707,8 +710,8 @@ def check_config_keys(
             _check_keys(
                 node, part, _dataloader_keys(),
                 "a torch DataLoader through mmengine's build_dataloader")
-            _check_dataset_keys(node.get('dataset'), f'{part}.dataset',
-                                DATASETS)
+            _check_dataset_keys(
+                node.get('dataset'), f'{part}.dataset', DATASETS)
             for key in ('sampler', 'batch_sampler'):
                 if isinstance(node.get(key), Mapping):
                     obj = _registered(DATA_SAMPLERS, node[key])
@@ -857,8 +860,8 @@ def check_data_paths(
                     continue
                 path = osp.join(data_root, prefix)
                 if not osp.exists(path):
-                    field = ('ann_file' if name == 'ann_file' else
-                             f'data_prefix.{name}')
+                    field = ('ann_file'
+                             if name == 'ann_file' else f'data_prefix.{name}')
                     raise FileNotFoundError(
                         f'`{key}.dataset.{field}` points to {path!r}, which '
                         f'does not exist (data_root={data_root!r}, '

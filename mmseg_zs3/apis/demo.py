@@ -72,11 +72,11 @@ def image_size_arg(text: str) -> int:
     return size
 
 
-def check_demo_args(work_dir: str, data_root: str, seed: int,
-                    num_train: int, num_val: int, num_calib: int,
-                    image_size: int, stage1_iters: int, stage2_epochs: int,
-                    num_workers: int, max_seen_drop: float,
-                    rows: Sequence[str], num_figure_images: int) -> None:
+def check_demo_args(work_dir: str, data_root: str, seed: int, num_train: int,
+                    num_val: int, num_calib: int, image_size: int,
+                    stage1_iters: int, stage2_epochs: int, num_workers: int,
+                    max_seen_drop: float, rows: Sequence[str],
+                    num_figure_images: int) -> None:
     """Check the arguments of :func:`run_demo` before any work is done.
 
     Each would otherwise fail minutes later (``stage2_epochs=0`` once stage
@@ -93,8 +93,8 @@ def check_demo_args(work_dir: str, data_root: str, seed: int,
             with other parameters, or files that are not one.
     """
     if (isinstance(image_size, bool)
-            or not isinstance(image_size, numbers.Integral)
-            or image_size <= 0 or image_size % IMAGE_SIZE_MULTIPLE):
+            or not isinstance(image_size, numbers.Integral) or image_size <= 0
+            or image_size % IMAGE_SIZE_MULTIPLE):
         raise ValueError(
             f'image_size={image_size}; the demo U-Net downsamples by '
             f'{IMAGE_SIZE_MULTIPLE}: expected a positive multiple of '
@@ -110,8 +110,7 @@ def check_demo_args(work_dir: str, data_root: str, seed: int,
         num_figure_images=(num_figure_images, 1,
                            'validation images in the figure'))
     for name, (value, minimum, what) in counts.items():
-        if (isinstance(value, bool)
-                or not isinstance(value, numbers.Integral)
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                 or value < minimum):
             raise ValueError(
                 f'{name}={value!r} ({_flag(name)}): expected an integer >= '
@@ -124,8 +123,8 @@ def check_demo_args(work_dir: str, data_root: str, seed: int,
     if unknown or not rows:
         raise ValueError(f'rows={list(rows)!r}: expected names from '
                          f'{list(CONFIGS)}')
-    if 'zs3net' in rows and 'seen_only' not in rows[:list(rows).index(
-            'zs3net')]:
+    if 'zs3net' in rows and 'seen_only' not in rows[:list(rows).index('zs3net'
+                                                                      )]:
         stage1 = osp.join(work_dir, 'seen_only', f'iter_{stage1_iters}.pth')
         if not osp.isfile(stage1):
             raise ValueError(
@@ -136,8 +135,12 @@ def check_demo_args(work_dir: str, data_root: str, seed: int,
     check_work_dir(data_root, '--data-root')
     _check_data_root(
         data_root,
-        dict(num_train=num_train, num_val=num_val, num_calib=num_calib,
-             image_size=image_size, seed=seed))
+        dict(
+            num_train=num_train,
+            num_val=num_val,
+            num_calib=num_calib,
+            image_size=image_size,
+            seed=seed))
 
 
 def _check_data_root(data_root: str, params: Dict[str, int]) -> None:
@@ -180,7 +183,10 @@ class _Progress(Hook):
     def __init__(self, name: str, interval: int):
         self.name, self.interval = name, interval
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         it = runner.iter + 1
         total = runner.max_iters
@@ -203,9 +209,15 @@ def _set_everywhere(node, key: str, value) -> None:
             _set_everywhere(child, key, value)
 
 
-def demo_config(name: str, work_dir: str, data_root: str, embedding_file: str,
-                seed: int, stage1_iters: int, stage2_epochs: int,
-                num_workers: int = 2, image_size: int = 64) -> Config:
+def demo_config(name: str,
+                work_dir: str,
+                data_root: str,
+                embedding_file: str,
+                seed: int,
+                stage1_iters: int,
+                stage2_epochs: int,
+                num_workers: int = 2,
+                image_size: int = 64) -> Config:
     """The config of one demo row, pointed at the demo's data and work dir."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS[name]))
     _set_everywhere(cfg.model.data_preprocessor, 'size',
@@ -275,8 +287,8 @@ def _metrics(raw: Dict[str, float]) -> Dict[str, float]:
 def format_table(summary: Dict[str, dict]) -> str:
     """The summary as a markdown table."""
     lines = [
-        '| model | mIoU seen | mIoU unseen | hIoU | pixel acc | train time (s) |',
-        '|---|---|---|---|---|---|'
+        '| model | mIoU seen | mIoU unseen | hIoU | pixel acc '
+        '| train time (s) |', '|---|---|---|---|---|---|'
     ]
     for key, title in ROW_TITLES.items():
         if key not in summary:
@@ -301,24 +313,33 @@ def _figure_indices(dataset, unseen: Sequence[int], num: int,
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(dataset)).tolist()
     shows_unseen = {
-        i: np.isin(cv2.imread(dataset.get_data_info(i)['seg_map_path'],
-                              cv2.IMREAD_UNCHANGED), unseen).any()
+        i:
+        np.isin(
+            cv2.imread(
+                dataset.get_data_info(i)['seg_map_path'],
+                cv2.IMREAD_UNCHANGED), unseen).any()
         for i in order
     }
     order.sort(key=lambda i: not shows_unseen[i])  # stable: random within
     return sorted(order[:num])
 
 
-def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],
-                  loss_history: Dict[str, tuple],
-                  unseen: Sequence[int] = ()) -> List[str]:
+def _save_figures(
+    work_dir: str,
+    dataset,
+    indices,
+    preds: Dict[str, list],
+    loss_history: Dict[str, tuple],
+    unseen: Sequence[int] = ()) -> List[str]:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     palette = np.asarray(dataset.metainfo['palette'], np.uint8)
     cols = ['image', 'ground truth'] + [ROW_TITLES[k] for k in preds]
     fig, axes = plt.subplots(
-        len(indices), len(cols), figsize=(1.8 * len(cols), 1.9 * len(indices)),
+        len(indices),
+        len(cols),
+        figsize=(1.8 * len(cols), 1.9 * len(indices)),
         squeeze=False)
     for r, idx in enumerate(indices):
         info = dataset.get_data_info(idx)
@@ -337,12 +358,13 @@ def _save_figures(work_dir: str, dataset, indices, preds: Dict[str, list],
     from matplotlib.patches import Patch
     classes = dataset.metainfo['classes']
     handles = [
-        Patch(facecolor=palette[i] / 255.,
-              label=classes[i] + (' (unseen)' if i in unseen else ''))
+        Patch(
+            facecolor=palette[i] / 255.,
+            label=classes[i] + (' (unseen)' if i in unseen else ''))
         for i in range(len(classes))
     ]
-    fig.legend(handles=handles, loc='lower center', ncol=6, fontsize=7,
-               frameon=False)
+    fig.legend(
+        handles=handles, loc='lower center', ncol=6, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     pred_png = osp.join(work_dir, 'predictions.png')
     fig.savefig(pred_png, dpi=110)
@@ -420,9 +442,10 @@ def run_demo(work_dir: str = 'work_dirs/demo',
                     image_size, stage1_iters, stage2_epochs, num_workers,
                     max_seen_drop, rows, num_figure_images)
     start = time.perf_counter()
-    print(f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
-          f'{num_calib} calib images, {image_size}px, seed {seed})',
-          flush=True)
+    print(
+        f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
+        f'{num_calib} calib images, {image_size}px, seed {seed})',
+        flush=True)
     generate_shapes_dataset(data_root, num_train, num_val, num_calib,
                             image_size, seed)
     os.makedirs(work_dir, exist_ok=True)
@@ -430,33 +453,37 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     emb = build_class_embeddings(
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2')
     emb.save(embedding_file)
-    print(f'[demo] class embeddings: mean of GloVe-6B-50d word vectors -> '
-          f'{embedding_file}', flush=True)
+    print(
+        f'[demo] class embeddings: mean of GloVe-6B-50d word vectors -> '
+        f'{embedding_file}',
+        flush=True)
 
     summary, preds, loss_history = {}, {}, {}
     figure_indices, val_dataset = None, None
     for name in rows:
         cfg = demo_config(name, work_dir, data_root, embedding_file, seed,
-                          stage1_iters, stage2_epochs, num_workers,
-                          image_size)
+                          stage1_iters, stage2_epochs, num_workers, image_size)
         runner = Runner.from_cfg(cfg)
-        total = (stage2_epochs * len(runner.train_dataloader)
-                 if name == 'zs3net' else stage1_iters)
+        total = (
+            stage2_epochs *
+            len(runner.train_dataloader) if name == 'zs3net' else stage1_iters)
         runner.register_hook(_Progress(name, max(1, total // 6)))
         print(f'[demo] training {ROW_TITLES[name]} '
-              f'({CONFIGS[name]})', flush=True)
+              f'({CONFIGS[name]})',
+              flush=True)
         t0 = time.perf_counter()
         runner.train()
         train_seconds = time.perf_counter() - t0
         metrics = _metrics(runner.test())
         summary[name] = dict(metrics, train_seconds=round(train_seconds, 1))
-        print(f'[demo] {ROW_TITLES[name]}: ' + ', '.join(
-            f'{k} {v:.1f}' for k, v in summary[name].items()), flush=True)
+        print(
+            f'[demo] {ROW_TITLES[name]}: ' +
+            ', '.join(f'{k} {v:.1f}' for k, v in summary[name].items()),
+            flush=True)
         if val_dataset is None:
             val_dataset = runner.test_dataloader.dataset
             split = build_split(cfg.zs3_split, val_dataset.metainfo['classes'])
-            figure_indices = _figure_indices(val_dataset,
-                                             split.unseen_indices,
+            figure_indices = _figure_indices(val_dataset, split.unseen_indices,
                                              num_figure_images, seed)
         preds[name] = _predict(runner.model, val_dataset, figure_indices)
         if name == 'zs3net':
@@ -468,36 +495,42 @@ def run_demo(work_dir: str = 'work_dirs/demo',
             from .calibration import choose_calibration, collect_logits
             calib = Runner.build_dataloader(_calib_loader(cfg))
             scores, labels = collect_logits(runner.model, calib)
-            choice = choose_calibration(
-                scores, labels, runner.model.decode_head.seen_indices,
-                max_seen_drop)
+            choice = choose_calibration(scores, labels,
+                                        runner.model.decode_head.seen_indices,
+                                        max_seen_drop)
             runner.model.decode_head.calibration = choice['gamma']
             metrics = _metrics(runner.test())
             summary['zs3net_calibrated'] = dict(
-                metrics, train_seconds=round(train_seconds, 1),
+                metrics,
+                train_seconds=round(train_seconds, 1),
                 calibration=round(choice['gamma'], 4))
             preds['zs3net_calibrated'] = _predict(runner.model, val_dataset,
                                                   figure_indices)
-            print(f'[demo] calibration gamma={choice["gamma"]:.3f} (seen '
-                  f'mIoU on calib {choice["seen_mIoU_uncalibrated"]:.1f} -> '
-                  f'{choice["seen_mIoU_calibrated"]:.1f}); ZS3Net calibrated: '
-                  + ', '.join(f'{k} {v:.1f}' for k, v in metrics.items()),
-                  flush=True)
+            print(
+                f'[demo] calibration gamma={choice["gamma"]:.3f} (seen '
+                f'mIoU on calib {choice["seen_mIoU_uncalibrated"]:.1f} -> '
+                f'{choice["seen_mIoU_calibrated"]:.1f}); ZS3Net calibrated: ' +
+                ', '.join(f'{k} {v:.1f}' for k, v in metrics.items()),
+                flush=True)
         del runner
 
     ordered = {k: summary[k] for k in ROW_TITLES if k in summary}
     table = format_table(ordered)
-    _write_atomic(osp.join(work_dir, 'summary.json'),
-                  json.dumps(ordered, indent=2) + '\n')
+    _write_atomic(
+        osp.join(work_dir, 'summary.json'),
+        json.dumps(ordered, indent=2) + '\n')
     _write_atomic(
         osp.join(work_dir, 'summary.md'),
         '# ZS3Net CPU demo (generated shapes, val split)\n\n' + table + '\n')
     order = [k for k in ROW_TITLES if k in preds]
     figures = _save_figures(work_dir, val_dataset, figure_indices,
-                            {k: preds[k] for k in order}, loss_history,
+                            {k: preds[k]
+                             for k in order}, loss_history,
                             split.unseen_indices)
     print('\n' + table + '\n', flush=True)
-    print(f'[demo] wrote {osp.join(work_dir, "summary.json")}, summary.md, '
-          f'{", ".join(osp.basename(f) for f in figures)}; total '
-          f'{time.perf_counter() - start:.0f} s', flush=True)
+    print(
+        f'[demo] wrote {osp.join(work_dir, "summary.json")}, summary.md, '
+        f'{", ".join(osp.basename(f) for f in figures)}; total '
+        f'{time.perf_counter() - start:.0f} s',
+        flush=True)
     return ordered

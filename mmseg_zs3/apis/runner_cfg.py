@@ -159,7 +159,8 @@ def ensure_runtime_hooks(cfg: Config) -> None:
             'of checkpoints, classes and losses, exact --resume and the '
             'work-dir guard that they provide are off (see '
             'configs/zs3/_base_/zs3_runtime.py).',
-            logger='current', level=logging.WARNING)
+            logger='current',
+            level=logging.WARNING)
 
 
 def ensure_custom_hook(cfg: Config, hook_type: str) -> None:
@@ -189,8 +190,10 @@ def _adapt_distributed_to_cpu(cfg: Config) -> None:
     env_cfg = cfg.setdefault('env_cfg', dict())
     dist_cfg = env_cfg.setdefault('dist_cfg', dict())
     if dist_cfg.get('backend', 'nccl') == 'nccl':
-        print_log('No CUDA device: using the gloo backend instead of nccl.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            'No CUDA device: using the gloo backend instead of nccl.',
+            logger='current',
+            level=logging.WARNING)
         dist_cfg['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg', None) is None:
         cfg.model_wrapper_cfg = dict(
@@ -215,8 +218,8 @@ def init_cpu_process_group(cfg: Config) -> None:
     """
     import torch
     import torch.distributed as torch_dist
-    if (cfg.get('launcher', 'none') != 'pytorch'
-            or torch.cuda.is_available() or torch_dist.is_initialized()):
+    if (cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available()
+            or torch_dist.is_initialized()):
         return
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
     backend = dist_cfg.pop('backend', 'gloo')

@@ -4,7 +4,6 @@ import os.path as osp
 from argparse import Namespace
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from .checks import (check_config_keys, check_config_types,
                      check_config_values, check_data_paths, check_work_dir)
@@ -58,8 +57,9 @@ def check_show_possible() -> None:
     backend = display_backend()
     if can_show(backend):
         return
-    no_display = (os.name == 'posix' and not os.environ.get('DISPLAY')
-                  and not os.environ.get('WAYLAND_DISPLAY'))
+    no_display = (
+        os.name == 'posix' and not os.environ.get('DISPLAY')
+        and not os.environ.get('WAYLAND_DISPLAY'))
     raise RuntimeError(
         '--show needs a window, but matplotlib (with which mmengine\'s '
         f'Visualizer shows drawings) has the non-interactive backend '
@@ -146,9 +146,7 @@ def setup_test_cfg(args: Namespace) -> Config:
                     "dict(type='LocalVisBackend')])), which it lacks")
             cfg.visualizer['save_dir'] = show_dir
             if not cfg.visualizer.get('vis_backends'):
-                cfg.visualizer['vis_backends'] = [
-                    dict(type='LocalVisBackend')
-                ]
+                cfg.visualizer['vis_backends'] = [dict(type='LocalVisBackend')]
     if getattr(args, 'tta', False):
         for key in ('tta_model', 'tta_pipeline'):
             if key not in cfg:
@@ -159,8 +157,8 @@ def setup_test_cfg(args: Namespace) -> Config:
     if getattr(args, 'out', None) is not None:
         check_work_dir(args.out, '--out')
         evaluators = cfg.test_evaluator
-        for evaluator in (evaluators if isinstance(evaluators, list) else
-                          [evaluators]):
+        for evaluator in (evaluators
+                          if isinstance(evaluators, list) else [evaluators]):
             evaluator['output_dir'] = args.out
             evaluator['keep_results'] = True
     check_config_types(cfg)

@@ -108,8 +108,10 @@ def check_work_dir_free(cfg: Config) -> None:
     from mmseg_zs3.fileio import DirLock
     if os.environ.get('RANK', '0') != '0':
         return  # rank 0 speaks for the job
-    hooks = [h for h in cfg.get('custom_hooks', None) or []
-             if h.get('type') == 'WorkDirGuardHook']
+    hooks = [
+        h for h in cfg.get('custom_hooks', None) or []
+        if h.get('type') == 'WorkDirGuardHook'
+    ]
     if not hooks:
         return
     lock_name = hooks[0].get('lock_name', '.zs3_train.lock')

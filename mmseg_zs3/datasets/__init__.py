@@ -1,5 +1,5 @@
 """Registered components; importing this module registers them."""
-from .generate_shapes import generate_shapes_dataset  # noqa: F401
-from .zs3_shapes import ZS3ShapesDataset  # noqa: F401
 from . import transforms  # noqa: F401
+from .generate_shapes import generate_shapes_dataset  # noqa: F401
 from .seen_only_dataset import SeenOnlyDataset  # noqa: F401
+from .zs3_shapes import ZS3ShapesDataset  # noqa: F401

@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from ..fileio import format_bytes, make_temp_dir, remove_orphaned_temps
 from ..utils.progress import Progress
-from .zs3_shapes import COLOUR_RGB, COLOURS, SHAPES, SHAPES_CLASSES
+from .zs3_shapes import COLOUR_RGB, SHAPES, SHAPES_CLASSES
 
 FORMAT_VERSION = 1
 SPLITS = ('train', 'val', 'calib')

@@ -16,9 +16,9 @@ from mmengine.fileio import (HardDiskBackend, LocalBackend, get,
                              get_file_backend)
 from mmengine.fileio.backends import backends, prefix_to_backends
 from mmengine.logging import print_log
+from mmseg.registry import DATASETS
 from PIL import Image
 
-from mmseg.registry import DATASETS
 from ..fileio import atomic_open
 from ..splits import SplitSpec, ZeroShotSplit, build_split
 from ..utils.cache_dir import user_cache_dir
@@ -149,8 +149,8 @@ class SeenOnlyDataset:
                     'give it a label_map); zero-shot splits need the global '
                     'class indices, so leave its classes unchanged and name '
                     'the unseen ones in `split`.')
-        self.split: ZeroShotSplit = build_split(
-            split, dataset.metainfo['classes'])
+        self.split: ZeroShotSplit = build_split(split,
+                                                dataset.metainfo['classes'])
         self.cache_dir = user_cache_dir('class_presence', cache_dir)
         loaders = [_annotation_loader(leaf) for leaf in leaves]
         infos = [[leaf.get_data_info(i) for i in range(len(leaf))]
@@ -293,8 +293,8 @@ class SeenOnlyDataset:
                             f'dataset has {num_classes} classes; set its '
                             f'num_classes to {num_classes}.')
                 else:
-                    transforms.insert(
-                        i + 1, CheckSegMap(num_classes, ignore_index))
+                    transforms.insert(i + 1,
+                                      CheckSegMap(num_classes, ignore_index))
                 nxt = transforms[i + 2] if i + 2 < len(transforms) else None
                 if isinstance(nxt, MapUnseenToIgnore):
                     transforms[i + 2] = guard
@@ -325,8 +325,8 @@ class SeenOnlyDataset:
                     continue
                 # LoadAnnotations' shift: file value v + 1 became label v
                 shift = (f' (file values {[v + 1 for v in bad]}, before the '
-                         'reduce_zero_label shift)'
-                         if info.get('reduce_zero_label', False) else '')
+                         'reduce_zero_label shift)' if info.get(
+                             'reduce_zero_label', False) else '')
                 raise ValueError(
                     f'SeenOnlyDataset: annotation file '
                     f'{info["seg_map_path"]!r} holds the label value(s) '
@@ -343,9 +343,9 @@ class SeenOnlyDataset:
         background class 0."""
         return [
             n for n, leaf in enumerate(leaves)
-            if getattr(leaf, 'reduce_zero_label', False) and str(
-                leaf.metainfo['classes'][0]).strip().lower() in
-            BACKGROUND_NAMES
+            if getattr(leaf, 'reduce_zero_label', False)
+            and str(leaf.metainfo['classes']
+                    [0]).strip().lower() in BACKGROUND_NAMES
         ]
 
     def _check_reduce_zero_label(self, leaves: List[BaseDataset],
@@ -364,9 +364,8 @@ class SeenOnlyDataset:
             leaf = leaves[n]
             classes = leaf.metainfo['classes']
             # 255: the file values 0 and 255 after the shift
-            labels = set().union(*presence[n]) - {
-                255, getattr(leaf, 'ignore_index', 255)
-            }
+            labels = set().union(
+                *presence[n]) - {255, getattr(leaf, 'ignore_index', 255)}
             if len(classes) - 1 in labels:
                 continue
             # LoadAnnotations' shift: file value v + 1 became label v
@@ -388,8 +387,7 @@ class SeenOnlyDataset:
     # ------------------------------------------------------------------
     # drop_image: class presence, scanned once and cached
     def _presence(self, leaves: List[BaseDataset], infos: List[List[dict]],
-                  loaders: List[MMCVLoadAnnotations]
-                  ) -> List[List[List[int]]]:
+                  loaders: List[MMCVLoadAnnotations]) -> List[List[List[int]]]:
         """The label values of every annotation, per leaf and sample.
 
         Rank 0 scans (or reads its cache) first, the other ranks wait at a
@@ -411,8 +409,8 @@ class SeenOnlyDataset:
             presence = self._load_or_scan(leaves, infos, loaders)
         return presence
 
-    def _images_without_unseen(self, presence: List[List[List[int]]]
-                               ) -> List[np.ndarray]:
+    def _images_without_unseen(
+            self, presence: List[List[List[int]]]) -> List[np.ndarray]:
         """Whether each sample of each leaf is free of unseen classes."""
         unseen = set(self.split.unseen_indices)
         return [
@@ -420,10 +418,9 @@ class SeenOnlyDataset:
                      dtype=bool).reshape(-1) for leaf_values in presence
         ]
 
-    def _load_or_scan(self, leaves: List[BaseDataset],
-                      infos: List[List[dict]],
-                      loaders: List[MMCVLoadAnnotations]
-                      ) -> List[List[List[int]]]:
+    def _load_or_scan(
+            self, leaves: List[BaseDataset], infos: List[List[dict]],
+            loaders: List[MMCVLoadAnnotations]) -> List[List[List[int]]]:
         """Label values of each sample, from the cache or scanned.
 
         Annotations read with the same settings (loader, decoder,
@@ -453,8 +450,8 @@ class SeenOnlyDataset:
                             group: dict) -> Dict[str, List[int]]:
         """Label values of the annotations of one decode setting."""
         digest = hashlib.sha1('\n'.join([spec] + sorted(group)).encode())
-        cache_file = osp.join(self.cache_dir,
-                              f'class_presence_{digest.hexdigest()[:16]}.json')
+        cache_file = osp.join(
+            self.cache_dir, f'class_presence_{digest.hexdigest()[:16]}.json')
         cached = self._read_cache(cache_file, spec)
         entries, presence, todo = {}, {}, []
         for key, (path, loader, info, local) in group.items():
@@ -479,8 +476,7 @@ class SeenOnlyDataset:
         return presence
 
     @staticmethod
-    def _scan(path: str, loader: MMCVLoadAnnotations,
-              info: dict) -> List[int]:
+    def _scan(path: str, loader: MMCVLoadAnnotations, info: dict) -> List[int]:
         """The sorted label values of one annotation, as training sees them.
 
         Values above 255, which mmseg's ``LoadAnnotations`` would wrap, are
@@ -511,8 +507,8 @@ class SeenOnlyDataset:
         if seg.ndim != 2:
             backend = getattr(loader, 'imdecode_backend', None)
             hint = ("cv2 decodes a palette ('P' mode) PNG to its colours: "
-                    "use imdecode_backend='pillow'" if backend != 'pillow'
-                    else 'the file itself has several channels: save the '
+                    "use imdecode_backend='pillow'" if backend != 'pillow' else
+                    'the file itself has several channels: save the '
                     'label map as a single-channel (grey or palette) image '
                     'of class indices, not a colour image')
             raise ValueError(
@@ -535,9 +531,11 @@ class SeenOnlyDataset:
                 return {}
             return dict(content['files'])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            print_log(f'SeenOnlyDataset: ignoring unreadable cache '
-                      f'{cache_file}; rescanning.',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'SeenOnlyDataset: ignoring unreadable cache '
+                f'{cache_file}; rescanning.',
+                logger='current',
+                level=logging.WARNING)
             return {}
 
     @staticmethod
@@ -555,7 +553,8 @@ class SeenOnlyDataset:
                 f'SeenOnlyDataset: could not write the class-presence cache '
                 f'{cache_file} ({err}); the next start will rescan. Set '
                 '`cache_dir` (or $MMSEG_ZS3_CACHE) to a writable folder.',
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(split={self.split.name!r}, '
@@ -685,8 +684,8 @@ def _check_8_bit(path: str, loader: MMCVLoadAnnotations) -> None:
 def _valid_entry(entry, stamp: list) -> bool:
     """Whether ``entry`` is ``[stamp, sorted label values]`` (a cache file
     edited by hand or by another version is rescanned, not trusted)."""
-    if not (isinstance(entry, list) and len(entry) == 2
-            and entry[0] == stamp and isinstance(entry[1], list)):
+    if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == stamp
+            and isinstance(entry[1], list)):
         return False
     values = entry[1]
     return (all(type(v) is int and v >= 0 for v in values)

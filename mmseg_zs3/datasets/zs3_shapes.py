@@ -20,9 +20,9 @@ SHAPES_CLASSES = ('background', ) + tuple(f'{c} {s}' for c in COLOURS
 #: The default unseen classes: the "diagonal", so that every colour word and
 #: every shape word is still seen in three other classes.
 SHAPES_UNSEEN = tuple(f'{c} {s}' for c, s in zip(COLOURS, SHAPES))
-SHAPES_PALETTE = [[0, 0, 0]] + [[
-    int(v * _SHAPE_SHADE[s]) for v in COLOUR_RGB[c]
-] for c in COLOURS for s in SHAPES]
+SHAPES_PALETTE = [[0, 0, 0]
+                  ] + [[int(v * _SHAPE_SHADE[s]) for v in COLOUR_RGB[c]]
+                       for c in COLOURS for s in SHAPES]
 
 
 @DATASETS.register_module()

@@ -10,7 +10,7 @@ name. The tables only cover names that are not plain words: glued compounds
 would otherwise average the word ``other`` into the class vector.
 """
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 AliasTable = Dict[str, List[str]]
 
@@ -77,8 +77,8 @@ COCO_STUFF_182_CLASSES = (
     'truck', 'boat', 'traffic light', 'fire hydrant', 'street sign',
     'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse',
     'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'hat', 'backpack',
-    'umbrella', 'shoe', 'eye glasses', 'handbag', 'tie', 'suitcase',
-    'frisbee', 'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat',
+    'umbrella', 'shoe', 'eye glasses', 'handbag', 'tie', 'suitcase', 'frisbee',
+    'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat',
     'baseball glove', 'skateboard', 'surfboard', 'tennis racket', 'bottle',
     'plate', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana',
     'apple', 'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza',
@@ -88,21 +88,20 @@ COCO_STUFF_182_CLASSES = (
     'toaster', 'sink', 'refrigerator', 'blender', 'book', 'clock', 'vase',
     'scissors', 'teddy bear', 'hair drier', 'toothbrush', 'hair brush',
     'banner', 'blanket', 'branch', 'bridge', 'building-other', 'bush',
-    'cabinet', 'cage', 'cardboard', 'carpet', 'ceiling-other',
-    'ceiling-tile', 'cloth', 'clothes', 'clouds', 'counter', 'cupboard',
-    'curtain', 'desk-stuff', 'dirt', 'door-stuff', 'fence', 'floor-marble',
-    'floor-other', 'floor-stone', 'floor-tile', 'floor-wood', 'flower',
-    'fog', 'food-other', 'fruit', 'furniture-other', 'grass', 'gravel',
-    'ground-other', 'hill', 'house', 'leaves', 'light', 'mat', 'metal',
-    'mirror-stuff', 'moss', 'mountain', 'mud', 'napkin', 'net', 'paper',
-    'pavement', 'pillow', 'plant-other', 'plastic', 'platform',
-    'playingfield', 'railing', 'railroad', 'river', 'road', 'rock', 'roof',
-    'rug', 'salad', 'sand', 'sea', 'shelf', 'sky-other', 'skyscraper', 'snow',
-    'solid-other', 'stairs', 'stone', 'straw', 'structural-other', 'table',
-    'tent', 'textile-other', 'towel', 'tree', 'vegetable', 'wall-brick',
-    'wall-concrete', 'wall-other', 'wall-panel', 'wall-stone', 'wall-tile',
-    'wall-wood', 'water-other', 'waterdrops', 'window-blind', 'window-other',
-    'wood')
+    'cabinet', 'cage', 'cardboard', 'carpet', 'ceiling-other', 'ceiling-tile',
+    'cloth', 'clothes', 'clouds', 'counter', 'cupboard', 'curtain',
+    'desk-stuff', 'dirt', 'door-stuff', 'fence', 'floor-marble', 'floor-other',
+    'floor-stone', 'floor-tile', 'floor-wood', 'flower', 'fog', 'food-other',
+    'fruit', 'furniture-other', 'grass', 'gravel', 'ground-other', 'hill',
+    'house', 'leaves', 'light', 'mat', 'metal', 'mirror-stuff', 'moss',
+    'mountain', 'mud', 'napkin', 'net', 'paper', 'pavement', 'pillow',
+    'plant-other', 'plastic', 'platform', 'playingfield', 'railing',
+    'railroad', 'river', 'road', 'rock', 'roof', 'rug', 'salad', 'sand', 'sea',
+    'shelf', 'sky-other', 'skyscraper', 'snow', 'solid-other', 'stairs',
+    'stone', 'straw', 'structural-other', 'table', 'tent', 'textile-other',
+    'towel', 'tree', 'vegetable', 'wall-brick', 'wall-concrete', 'wall-other',
+    'wall-panel', 'wall-stone', 'wall-tile', 'wall-wood', 'water-other',
+    'waterdrops', 'window-blind', 'window-other', 'wood')
 
 NAMED_CLASS_LISTS: Dict[str, Sequence[str]] = {
     'coco_stuff_182': COCO_STUFF_182_CLASSES,

@@ -26,7 +26,7 @@ result is normalised as a whole.
 """
 import difflib
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import print_log
@@ -94,8 +94,7 @@ def resolve_phrase(kv, phrase: str, use_subwords: bool = False):
     """
     words = [w for w in _SPLIT.split(phrase.strip()) if w]
     if len(words) > 1:
-        for form in dict.fromkeys(
-                [phrase, '_'.join(words), '-'.join(words)]):
+        for form in dict.fromkeys([phrase, '_'.join(words), '-'.join(words)]):
             hit = _in_vocab(kv, form)
             if hit:
                 return [hit], 'phrase', [], []
@@ -133,9 +132,12 @@ def nearest_spellings(kv, word: str, n: int = 3) -> List[str]:
     """
     w = word.lower()
     lo, hi = len(w) - 3, len(w) + 3
-    pool = [k for i, k in enumerate(kv.index_to_key)
-            if lo <= len(k) <= hi and (i < 50000 or k[:1] == w[:1])]
+    pool = [
+        k for i, k in enumerate(kv.index_to_key)
+        if lo <= len(k) <= hi and (i < 50000 or k[:1] == w[:1])
+    ]
     out = []
+
     def frequent(part):  # short parts must be very common words ('tv')
         rank = kv.key_to_index.get(part, 1 << 30)
         return rank < (100000 if len(part) > 2 else 5000)
@@ -152,21 +154,30 @@ def _resolve_class(kv, name: str, phrases: List[str]) -> dict:
     for phrase in phrases:
         tokens, strategy, _, _ = resolve_phrase(kv, phrase)
         if tokens:
-            return dict(phrase=phrase, tokens=tokens, strategy=strategy,
-                        subword=[])
+            return dict(
+                phrase=phrase, tokens=tokens, strategy=strategy, subword=[])
     if _has_subwords(kv):
         tokens, strategy, subword, _ = resolve_phrase(
             kv, phrases[0], use_subwords=True)
-        return dict(phrase=phrases[0], tokens=tokens, strategy=strategy,
-                    subword=subword)
+        return dict(
+            phrase=phrases[0],
+            tokens=tokens,
+            strategy=strategy,
+            subword=subword)
     missing = {}
     for phrase in phrases:
         missing[phrase] = resolve_phrase(kv, phrase)[3]
-    return dict(phrase=None, tokens=[], strategy='missing', subword=[],
-                missing=missing)
+    return dict(
+        phrase=None,
+        tokens=[],
+        strategy='missing',
+        subword=[],
+        missing=missing)
 
 
-def embed_class(kv, name: str, phrases: List[str],
+def embed_class(kv,
+                name: str,
+                phrases: List[str],
                 allow_missing: bool = False) -> tuple:
     """The vector of one class in one source, and how it was found.
 
@@ -194,8 +205,8 @@ def embed_class(kv, name: str, phrases: List[str],
             rec['strategy'] = 'missing_partial'
     if not rec['tokens']:
         return None, rec
-    vector = np.mean([np.asarray(kv[t], dtype=np.float64)
-                      for t in rec['tokens']], axis=0)
+    vector = np.mean(
+        [np.asarray(kv[t], dtype=np.float64) for t in rec['tokens']], axis=0)
     return vector, rec
 
 
@@ -280,8 +291,10 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
                     bad_rows.append(f'  {name!r} in {source_name(kv)}: '
                                     f'{kind} vector from tokens '
                                     f'{rec["tokens"]}')
-            records[i].setdefault('sources', []).append(
-                {k: v for k, v in rec.items() if k != 'missing'})
+            records[i].setdefault('sources', []).append({
+                k: v
+                for k, v in rec.items() if k != 'missing'
+            })
         blocks.append(block)
 
     if bad_rows:
@@ -293,8 +306,8 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
     if problems:
         lines = []
         for name, src, kv, missing in problems:
-            tried = '; '.join(
-                f'{p!r}: missing {ws}' for p, ws in missing.items())
+            tried = '; '.join(f'{p!r}: missing {ws}'
+                              for p, ws in missing.items())
             hints = sorted({w for ws in missing.values() for w in ws})
             near = {w: nearest_spellings(kv, w) for w in hints}
             near_txt = ', '.join(f'{w!r} ~ {s}' for w, s in near.items())
@@ -309,11 +322,13 @@ def build_class_embeddings(classes: Union[None, str, Sequence[str]],
             f'{len(problems)} class(es) have out-of-vocabulary tokens: '
             f'{fix}:\n' + '\n'.join(lines))
     if missing_log:
-        print_log('allow_missing fallback used for ' +
-                  '; '.join(missing_log), logger='current', level=30)
+        print_log(
+            'allow_missing fallback used for ' + '; '.join(missing_log),
+            logger='current',
+            level=30)
 
-    vectors, divisor = normalize_vectors(np.concatenate(blocks, axis=1),
-                                         normalize)
+    vectors, divisor = normalize_vectors(
+        np.concatenate(blocks, axis=1), normalize)
     meta = dict(
         sources=[source_name(kv) for kv in sources],
         source_dims=[int(kv.vector_size) for kv in sources],

@@ -27,8 +27,8 @@ _CONVERT_HINT = ('convert published arrays with '
                  'tools/convert_class_embeddings.py')
 
 
-def unusable_rows(names: Sequence[str], vectors: np.ndarray) -> Dict[str,
-                                                                      list]:
+def unusable_rows(names: Sequence[str],
+                  vectors: np.ndarray) -> Dict[str, list]:
     """Classes whose rows cannot serve as class embeddings.
 
     A row with a NaN or an infinity poisons every loss it enters (stage 2
@@ -56,12 +56,15 @@ def unusable_rows(names: Sequence[str], vectors: np.ndarray) -> Dict[str,
 
 def format_unusable_rows(bad: Dict[str, list]) -> str:
     """``'non-finite (NaN/inf) rows for [...]; all-zero rows for [...]'``."""
-    labels = {'non-finite': 'non-finite (NaN/inf) rows',
-              'all-zero': 'all-zero rows'}
+    labels = {
+        'non-finite': 'non-finite (NaN/inf) rows',
+        'all-zero': 'all-zero rows'
+    }
     return '; '.join(f'{labels[k]} for {v}' for k, v in bad.items())
 
 
-def check_output_path(path: str, option: str = '--out',
+def check_output_path(path: str,
+                      option: str = '--out',
                       inputs: Sequence[str] = ()) -> None:
     """Check, before any work, that :meth:`ClassEmbeddings.save` can write
     ``path``.
@@ -125,7 +128,9 @@ class ClassEmbeddings:
             all-zero (see :func:`unusable_rows`; the classes are named).
     """
 
-    def __init__(self, names: Sequence[str], vectors: np.ndarray,
+    def __init__(self,
+                 names: Sequence[str],
+                 vectors: np.ndarray,
                  meta: Optional[dict] = None):
         names = [str(n) for n in names]
         with np.errstate(over='ignore'):  # overflow -> inf, refused below
@@ -172,8 +177,8 @@ class ClassEmbeddings:
         except ValueError:
             import difflib
             near = difflib.get_close_matches(name, self.names, n=3)
-            raise KeyError(f'class {name!r} is not in the embeddings'
-                           + (f'; close: {near}' if near else '')) from None
+            raise KeyError(f'class {name!r} is not in the embeddings' +
+                           (f'; close: {near}' if near else '')) from None
 
     def class_info(self, name: str) -> Optional[dict]:
         """The per-class record of ``meta['classes']`` for ``name``."""
@@ -182,7 +187,8 @@ class ClassEmbeddings:
                 return rec
         return None
 
-    def reorder(self, classes: Sequence[str],
+    def reorder(self,
+                classes: Sequence[str],
                 drop_extra: bool = False) -> 'ClassEmbeddings':
         """Return a copy whose rows follow ``classes``, matched by name.
 
@@ -290,11 +296,11 @@ class ClassEmbeddings:
                 f'ClassEmbeddings.save ({type(e).__name__}: {e}); '
                 f'{_CONVERT_HINT}') from None
         if str(data.get('format', '')) != FILE_FORMAT:
-            raise ValueError(
-                f'{path!r} is not a {FILE_FORMAT} file (keys '
-                f'{sorted(data)}); {_CONVERT_HINT}')
-        missing = [k for k in ('version', 'names', 'vectors', 'meta')
-                   if k not in data]
+            raise ValueError(f'{path!r} is not a {FILE_FORMAT} file (keys '
+                             f'{sorted(data)}); {_CONVERT_HINT}')
+        missing = [
+            k for k in ('version', 'names', 'vectors', 'meta') if k not in data
+        ]
         if missing:
             raise ValueError(f'{path!r} lacks the entries {missing} of a '
                              f'{FILE_FORMAT} file')
@@ -308,7 +314,6 @@ class ClassEmbeddings:
             raise ValueError(f'{path!r}: its meta entry is not JSON '
                              f'({e})') from None
         try:
-            return cls([str(n) for n in data['names']], data['vectors'],
-                       meta)
+            return cls([str(n) for n in data['names']], data['vectors'], meta)
         except (ValueError, TypeError) as e:
             raise ValueError(f'{path!r}: {e}') from None

@@ -42,8 +42,7 @@ def _build_packaged_glove():
     if vectors.shape != (len(words), 50):
         raise ValueError(f'packaged GloVe is inconsistent: {len(words)} '
                          f'words but a {vectors.shape} matrix')
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=0,
-                      dtype=np.float32)
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     kv.add_vectors([str(w) for w in words], vectors.astype(np.float32))
     return kv
 
@@ -64,7 +63,7 @@ def load_packaged_glove(cache_dir: Optional[str] = None):
     emb_file, _ = packaged_glove_files()
     st = os.stat(emb_file)
     key = f'glove-6B-50d-packaged-{st.st_size}-{st.st_mtime_ns}'
-    kv = cached_keyed_vectors(key, _build_packaged_glove, cache_dir,
-                              description=GLOVE_SOURCE)
+    kv = cached_keyed_vectors(
+        key, _build_packaged_glove, cache_dir, description=GLOVE_SOURCE)
     kv.zs3_source = GLOVE_SOURCE
     return kv

@@ -16,8 +16,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from mmseg_zs3.compat import (NDARRAY_NAME, UnsafePickleError,
-                              load_from_local, reconstruct_ndarray)
+from mmseg_zs3.compat import (NDARRAY_NAME, UnsafePickleError, load_from_local,
+                              reconstruct_ndarray)
 from mmseg_zs3.utils.checkpoint_file import is_legacy_torch_file
 
 from .aliases import DATASET_ALIASES, resolve_class_names
@@ -82,8 +82,8 @@ def _load_pickle(path: str):
             raise ValueError(
                 f'{path!r} is not a readable pickle ({e}); accepted array '
                 f'files: {", ".join(ARRAY_FORMATS)}') from None
-        except (EOFError, ValueError, TypeError, AttributeError,
-                IndexError, KeyError, struct_error) as e:
+        except (EOFError, ValueError, TypeError, AttributeError, IndexError,
+                KeyError, struct_error) as e:
             raise ValueError(
                 f'{path!r} is not a readable pickle of numpy arrays '
                 f'({type(e).__name__}: {e}; truncated?); accepted array '
@@ -145,8 +145,10 @@ def load_array(path: str, key: Optional[str] = None):
                                f'{sorted(map(str, obj))}')
             obj = obj[key]
         else:
-            arrays = {k: v for k, v in obj.items()
-                      if np.ndim(_to_numpy(v)) == 1}
+            arrays = {
+                k: v
+                for k, v in obj.items() if np.ndim(_to_numpy(v)) == 1
+            }
             if len(arrays) == len(obj) and obj:
                 return {str(k): _to_numpy(v) for k, v in arrays.items()}
             raise ValueError(f'{path!r} holds a dict with keys '
@@ -230,11 +232,13 @@ def import_class_embeddings(array_path: str,
         raise ValueError(f'{array_path!r} has {format_unusable_rows(bad)}: '
                          f'every class needs a finite, non-zero vector')
     vectors, divisor = normalize_vectors(arr.astype(np.float64), normalize)
-    meta = dict(sources=[source or osp.basename(array_path)],
-                normalization=normalize,
-                imported_from=osp.abspath(array_path),
-                classes=[dict(name=n, sources=[dict(strategy='imported')])
-                         for n in names])
+    meta = dict(
+        sources=[source or osp.basename(array_path)],
+        normalization=normalize,
+        imported_from=osp.abspath(array_path),
+        classes=[
+            dict(name=n, sources=[dict(strategy='imported')]) for n in names
+        ])
     if divisor is not None:
         meta['max_norm_divisor'] = divisor
     try:
@@ -276,14 +280,16 @@ def _reference_rows(names, reference) -> tuple:
     ref = np.zeros((len(names), reference.vector_size))
     valid = np.zeros(len(names), dtype=bool)
     for i, n in enumerate(names):
-        vector, _ = embed_class(reference, n, table.get(n, [n]),
-                                allow_missing=True)
+        vector, _ = embed_class(
+            reference, n, table.get(n, [n]), allow_missing=True)
         if vector is not None and np.isfinite(vector).all() and vector.any():
             ref[i], valid[i] = vector, True
     return ref, valid
 
 
-def check_alignment(emb: ClassEmbeddings, reference, max_shift: int = 2,
+def check_alignment(emb: ClassEmbeddings,
+                    reference,
+                    max_shift: int = 2,
                     margin: float = 0.05,
                     min_correlation: float = 0.3) -> dict:
     """Check that rows match their names, against reference embeddings.
@@ -366,5 +372,7 @@ def check_alignment(emb: ClassEmbeddings, reference, max_shift: int = 2,
             f'another order than the array (e.g. VOC-first vs alphabetical), '
             f'or the array holds other classes; first names given: '
             f'{emb.names[:5]}')
-    return dict(shift_correlations=scores, best_shift=best,
-                compared_classes=int(valid.sum()))
+    return dict(
+        shift_correlations=scores,
+        best_shift=best,
+        compared_classes=int(valid.sum()))

@@ -75,7 +75,9 @@ def _opener(path: str):
     return open
 
 
-def _head(path: str, skip_line: bool = False, size: int = 1 << 16,
+def _head(path: str,
+          skip_line: bool = False,
+          size: int = 1 << 16,
           lines: int = 1) -> list:
     """The first ``lines`` lines (at most ``size`` bytes each), or, with
     ``skip_line``, the ``size`` bytes after the first line."""
@@ -133,8 +135,8 @@ def detect_format(path: str) -> str:
     if first[:4] == _FASTTEXT_MAGIC:
         return 'fasttext'
     if not first.strip():
-        raise _unreadable(path, 'it is empty' if not first else
-                          'its first line is empty')
+        raise _unreadable(
+            path, 'it is empty' if not first else 'its first line is empty')
     parts = first.split()
     if len(parts) == 2 and all(p.isdigit() for p in parts):
         # word2vec header; binary files have raw float bytes after it.
@@ -166,14 +168,16 @@ def check_word_vector_file(path: str, fmt: str) -> None:
     first, second = _head(path, size=1 << 20, lines=2)
     if fmt == 'fasttext':
         if first[:4] != _FASTTEXT_MAGIC:
-            raise _unreadable(path, 'it does not start with the fastText '
-                              'magic number')
+            raise _unreadable(
+                path, 'it does not start with the fastText '
+                'magic number')
         return
     if fmt in ('word2vec_bin', 'word2vec_text'):
         header = _text_line(path, first, 'header')
         if len(header) != 2 or not all(t.isdigit() for t in header):
-            raise _unreadable(path, f'{fmt} starts with a "count dim" '
-                              f'header line, not {first[:40]!r}')
+            raise _unreadable(
+                path, f'{fmt} starts with a "count dim" '
+                f'header line, not {first[:40]!r}')
         if fmt == 'word2vec_text' and int(header[0]) > 0:
             row = _text_line(path, second, 'second line')
             if len(row) != int(header[1]) + 1 or not _floats(row[1:]):
@@ -184,8 +188,9 @@ def check_word_vector_file(path: str, fmt: str) -> None:
         return
     row = _text_line(path, first, 'first line')
     if len(row) < 2 or not _floats(row[1:]):
-        raise _unreadable(path, f'GloVe lines are a word and numbers, the '
-                          f'first line is {first[:40]!r}')
+        raise _unreadable(
+            path, f'GloVe lines are a word and numbers, the '
+            f'first line is {first[:40]!r}')
 
 
 def _read_with_gensim(path: str, fmt: str):
@@ -207,8 +212,9 @@ def _read_with_gensim(path: str, fmt: str):
             return load_facebook_vectors(path)
     except (ValueError, EOFError, IndexError, OverflowError, MemoryError,
             struct.error) as e:
-        raise _unreadable(path, f'gensim cannot read it as {fmt}: '
-                          f'{type(e).__name__}: {e}') from None
+        raise _unreadable(
+            path, f'gensim cannot read it as {fmt}: '
+            f'{type(e).__name__}: {e}') from None
     raise AssertionError(fmt)
 
 
@@ -232,14 +238,20 @@ def cache_key(path: str, fmt: str) -> str:
 def _write_entry(kv, folder: str) -> None:
     """Write ``kv`` as arrays + word list; the manifest last."""
     arrays = {'vectors': np.asarray(kv.vectors, dtype=np.float32)}
-    manifest = dict(format=CACHE_FORMAT, version=CACHE_VERSION,
-                    words=len(kv.index_to_key),
-                    vector_size=int(kv.vector_size), kind='keyed')
+    manifest = dict(
+        format=CACHE_FORMAT,
+        version=CACHE_VERSION,
+        words=len(kv.index_to_key),
+        vector_size=int(kv.vector_size),
+        kind='keyed')
     if getattr(kv, 'bucket', 0) > 0 and hasattr(kv, 'vectors_ngrams'):
-        arrays['vectors_ngrams'] = np.asarray(kv.vectors_ngrams,
-                                              dtype=np.float32)
-        manifest.update(kind='fasttext', min_n=int(kv.min_n),
-                        max_n=int(kv.max_n), bucket=int(kv.bucket))
+        arrays['vectors_ngrams'] = np.asarray(
+            kv.vectors_ngrams, dtype=np.float32)
+        manifest.update(
+            kind='fasttext',
+            min_n=int(kv.min_n),
+            max_n=int(kv.max_n),
+            bucket=int(kv.bucket))
     for name, arr in arrays.items():
         np.save(osp.join(folder, f'{name}.npy'), arr, allow_pickle=False)
     with open(osp.join(folder, 'words.json'), 'w', encoding='utf-8') as f:
@@ -276,8 +288,8 @@ def _read_entry(folder: str):
         raise CacheEntryError('the manifest is not a version-'
                               f'{CACHE_VERSION} {CACHE_FORMAT} manifest')
     files = manifest.get('files')
-    if not isinstance(files, dict) or not {'vectors.npy',
-                                           'words.json'} <= set(files):
+    if not isinstance(files, dict) or not {'vectors.npy', 'words.json'
+                                           } <= set(files):
         raise CacheEntryError('the manifest lists no vectors.npy and '
                               'words.json')
     for name, size in files.items():
@@ -290,16 +302,18 @@ def _read_entry(folder: str):
     try:
         with open(osp.join(folder, 'words.json'), encoding='utf-8') as f:
             words = json.load(f)
-        vectors = np.load(osp.join(folder, 'vectors.npy'), mmap_mode='r',
-                          allow_pickle=False)
+        vectors = np.load(
+            osp.join(folder, 'vectors.npy'), mmap_mode='r', allow_pickle=False)
         count, dim = int(manifest['words']), int(manifest['vector_size'])
         if vectors.shape != (count, dim) or len(words) != count:
             raise CacheEntryError(
                 f'{len(words)} words and vectors of shape {vectors.shape}; '
                 f'the manifest says {count} x {dim}')
         if manifest.get('kind') == 'fasttext':
-            ngrams = np.load(osp.join(folder, 'vectors_ngrams.npy'),
-                             mmap_mode='r', allow_pickle=False)
+            ngrams = np.load(
+                osp.join(folder, 'vectors_ngrams.npy'),
+                mmap_mode='r',
+                allow_pickle=False)
             if ngrams.shape != (manifest['bucket'], dim):
                 raise CacheEntryError(f'n-gram vectors of shape '
                                       f'{ngrams.shape}')
@@ -319,7 +333,9 @@ def _read_entry(folder: str):
     return kv
 
 
-def cached_keyed_vectors(key: str, build, cache_dir: Optional[str] = None,
+def cached_keyed_vectors(key: str,
+                         build,
+                         cache_dir: Optional[str] = None,
                          description: str = ''):
     """Return cached KeyedVectors for ``key``, building them once.
 
@@ -340,17 +356,22 @@ def cached_keyed_vectors(key: str, build, cache_dir: Optional[str] = None,
         try:
             return _read_entry(entry)
         except CacheEntryError as e:
-            print_log(f'Word-vector cache entry {entry} is corrupt ({e}); '
-                      'not trusted: rebuilding it', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'Word-vector cache entry {entry} is corrupt ({e}); '
+                'not trusted: rebuilding it',
+                logger='current',
+                level=logging.WARNING)
     os.makedirs(root, exist_ok=True)
-    print_log(f'Reading word vectors {description} (one-time; cached '
-              f'in {entry})', logger='current')
+    print_log(
+        f'Reading word vectors {description} (one-time; cached '
+        f'in {entry})',
+        logger='current')
     t0 = time.perf_counter()
     kv = build()
-    print_log(f'Read {len(kv.index_to_key)} words x {kv.vector_size} '
-              f'dims in {time.perf_counter() - t0:.1f} s; writing cache',
-              logger='current')
+    print_log(
+        f'Read {len(kv.index_to_key)} words x {kv.vector_size} '
+        f'dims in {time.perf_counter() - t0:.1f} s; writing cache',
+        logger='current')
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(entry)}.tmp-', dir=root)
     try:
         _write_entry(kv, tmp)
@@ -378,12 +399,14 @@ def _load_pickled_kv(path: str):
     if not isinstance(obj, KeyedVectors) and hasattr(obj, 'wv'):
         obj = obj.wv  # a full Word2Vec / FastText model
     if not isinstance(obj, KeyedVectors):
-        raise _unreadable(path, f'it holds a {type(obj).__name__}, not '
-                          'gensim KeyedVectors or a model with .wv')
+        raise _unreadable(
+            path, f'it holds a {type(obj).__name__}, not '
+            'gensim KeyedVectors or a model with .wv')
     return obj
 
 
-def check_word_vector_source(path: str, fmt: str = 'auto',
+def check_word_vector_source(path: str,
+                             fmt: str = 'auto',
                              trust_pickle: bool = False) -> str:
     """Everything :func:`load_word_vectors` checks before reading a file.
 
@@ -423,7 +446,8 @@ def check_word_vector_source(path: str, fmt: str = 'auto',
     return fmt
 
 
-def load_word_vectors(path: str, fmt: str = 'auto',
+def load_word_vectors(path: str,
+                      fmt: str = 'auto',
                       cache_dir: Optional[str] = None,
                       trust_pickle: bool = False):
     """Load word vectors with gensim, through a memory-mapped cache.
@@ -462,7 +486,9 @@ def load_word_vectors(path: str, fmt: str = 'auto',
     else:
         size_mb = os.path.getsize(path) / 2**20
         kv = cached_keyed_vectors(
-            cache_key(path, fmt), lambda: _read_with_gensim(path, fmt),
-            cache_dir, description=f'{path} ({fmt}, {size_mb:.1f} MB)')
+            cache_key(path, fmt),
+            lambda: _read_with_gensim(path, fmt),
+            cache_dir,
+            description=f'{path} ({fmt}, {size_mb:.1f} MB)')
     kv.zs3_source = f'{fmt}:{osp.basename(path)}'
     return kv

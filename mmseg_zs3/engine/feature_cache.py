@@ -38,8 +38,8 @@ def derived_seed(*values: int) -> int:
     Returns:
         int: A seed for :meth:`torch.Generator.manual_seed`.
     """
-    state = np.random.SeedSequence([int(v) for v in values]).generate_state(
-        2, np.uint32)
+    state = np.random.SeedSequence([int(v) for v in values
+                                    ]).generate_state(2, np.uint32)
     return int(state[0]) << 32 | int(state[1])
 
 
@@ -99,7 +99,9 @@ class FeatureCache:
             return 0.
         return float(self.counts.sum()) / len(self.image_indices)
 
-    def add(self, feats: Tensor, labels: Tensor,
+    def add(self,
+            feats: Tensor,
+            labels: Tensor,
             image_indices: Sequence[int] = ()) -> None:
         """Add the pixels of one batch of images.
 
@@ -141,8 +143,11 @@ class FeatureCache:
             self._flat_cache = (torch.cat(self.feats), offsets, sizes)
         return self._flat_cache
 
-    def sample(self, n: int, generator: Optional[torch.Generator] = None
-               ) -> Tuple[Tensor, Tensor]:
+    def sample(
+            self,
+            n: int,
+            generator: Optional[torch.Generator] = None
+    ) -> Tuple[Tensor, Tensor]:
         """Draw ``n`` features, classes at their natural frequencies.
 
         Args:
@@ -217,17 +222,18 @@ class FeatureCache:
                        state['max_per_class'])
             feats, keys = list(state['feats']), list(state['keys'])
             counts = state['counts']
-            if not (len(feats) == len(keys) == len(counts) ==
-                    self.num_classes and all(
-                        f.shape == (len(k), self.feat_dim)
-                        for f, k in zip(feats, keys))):
+            if not (len(feats) == len(keys) == len(counts) == self.num_classes
+                    and all(f.shape == (len(k), self.feat_dim)
+                            for f, k in zip(feats, keys))):
                 raise ValueError('per-class tensors do not match')
             self.feats, self.keys, self.counts = feats, keys, counts
             self.image_indices = [int(i) for i in state['image_indices']]
         except Exception as err:  # noqa: BLE001 - any damage: recompute
-            print_log(f'FeatureCache: ignoring unreadable cache {path} '
-                      f'({type(err).__name__}: {err}); recomputing.',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'FeatureCache: ignoring unreadable cache {path} '
+                f'({type(err).__name__}: {err}); recomputing.',
+                logger='current',
+                level=logging.WARNING)
             return None, f'{path} is unreadable ({type(err).__name__})'
         return self, ''
 

@@ -27,8 +27,8 @@ def encode_extra_state(state: Dict[str, Any]) -> torch.Tensor:
     return torch.tensor(list(data), dtype=torch.uint8)
 
 
-def decode_extra_state(value: Any, key: str = '_extra_state'
-                       ) -> Optional[Dict[str, Any]]:
+def decode_extra_state(value: Any,
+                       key: str = '_extra_state') -> Optional[Dict[str, Any]]:
     """The dict of :func:`encode_extra_state` (or a plain dict, as saved by
     earlier versions); None for None.
 

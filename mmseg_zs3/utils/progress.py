@@ -59,8 +59,10 @@ class Progress:
             passed = True
         if passed:  # one line per update, however many quarters it passed
             elapsed = time.perf_counter() - self._start
-            print_log(f'{self.description}: {self.done}/{self.total} '
-                      f'({elapsed:.1f} s)', logger='current')
+            print_log(
+                f'{self.description}: {self.done}/{self.total} '
+                f'({elapsed:.1f} s)',
+                logger='current')
 
 
 def track(items: Iterable[T],
@@ -78,8 +80,8 @@ def track(items: Iterable[T],
     Yields:
         The items of ``items``, in order.
     """
-    progress = Progress(len(items) if total is None else total, description,
-                        interactive)
+    progress = Progress(
+        len(items) if total is None else total, description, interactive)
     for item in items:
         yield item
         progress.update()

@@ -13,8 +13,7 @@ _base_ = [
 ]
 crop_size = (312, 312)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=21))
+    data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=21))
 # Total batch 16 as in the paper; scale the lr if you change it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 # The schedule is epoch-based (see schedules/zs3_stage1_200e.py).

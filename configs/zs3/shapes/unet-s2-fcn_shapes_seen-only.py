@@ -1,6 +1,6 @@
 # ZS3Net stage 1 on the shapes demo: a small U-Net (mmseg UNet + FCNHead)
-# trained on seen classes only (images with unseen pixels dropped). Its unseen mIoU is 0 by
-# construction: it never predicts an unseen class.
+# trained on seen classes only (images with unseen pixels dropped). Its unseen
+# mIoU is 0 by construction: it never predicts an unseen class.
 _base_ = [
     '../_base_/models/unet-s2_fcn-tiny.py',
     '../_base_/zs3_shapes_seen_only_data.py',

@@ -1,7 +1,6 @@
 """Check a loaded label map against its image and the class count."""
 import numpy as np
 from mmcv.transforms import BaseTransform
-
 from mmseg.registry import TRANSFORMS
 
 

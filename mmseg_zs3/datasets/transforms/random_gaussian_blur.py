@@ -5,7 +5,6 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-
 from mmseg.registry import TRANSFORMS
 
 

@@ -32,7 +32,9 @@ class RNGStateCheckpointHook(Hook):
         """Keep the stored random state until training starts."""
         self._pending = checkpoint.get('rng_state')
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         """Restore the stored state at the first iteration after a resume."""
         state, self._pending = self._pending, None

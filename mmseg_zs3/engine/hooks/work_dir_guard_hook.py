@@ -9,8 +9,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from ...fileio import (DirLock, atomic_open, format_bytes,
-                       remove_orphaned_temps)
+from ...fileio import DirLock, atomic_open, format_bytes, remove_orphaned_temps
 from ...utils.checkpoint_file import (CheckpointFileError,
                                       checkpoint_file_problem,
                                       checkpoint_files)

@@ -39,15 +39,16 @@ class TrainableOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         module = model.module if hasattr(model, 'module') else model
         trained = [p for p in module.parameters() if p.requires_grad]
         frozen = [p for p in module.parameters() if not p.requires_grad]
-        frozen_names = self._frozen or sorted(
-            {n.split('.')[0]
-             for n, p in module.named_parameters() if not p.requires_grad})
+        frozen_names = self._frozen or sorted({
+            n.split('.')[0]
+            for n, p in module.named_parameters() if not p.requires_grad
+        })
         print_log(
             f'optimizer: {sum(p.numel() for p in trained)} trainable '
             f'parameters in {len(trained)} tensors; '
             f'{sum(p.numel() for p in frozen)} frozen parameters '
-            f'(requires_grad=False) left out'
-            + (f': {", ".join(frozen_names)}' if frozen_names else ''),
+            f'(requires_grad=False) left out' +
+            (f': {", ".join(frozen_names)}' if frozen_names else ''),
             logger='current')
         return optim_wrapper
 

@@ -7,8 +7,7 @@ from typing import Dict, List, Optional
 
 import torch
 from mmengine.dataset import DefaultSampler
-from mmengine.dist import (all_gather_object, get_dist_info,
-                           is_main_process)
+from mmengine.dist import all_gather_object, get_dist_info, is_main_process
 from mmengine.fileio import get as read_bytes
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -178,7 +177,8 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
             weights=frozen_weights_digest(model),
             frozen_mode=model.frozen_mode,
             features=[head.feature_norm, head.feature_scale, head.channels],
-            classes=[model.num_classes, model.seen_ids.tolist()],
+            classes=[model.num_classes,
+                     model.seen_ids.tolist()],
             images=images,
             annotations=annotations,
             pipeline=self._pipeline_spec(),
@@ -264,8 +264,7 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
         model = self.segmentor
         rank, world_size = get_dist_info()
         cache = FeatureCache(model.num_classes, model.decode_head.channels,
-                             self.max_per_class,
-                             derived_seed(self.seed, rank))
+                             self.max_per_class, derived_seed(self.seed, rank))
         loader = self._extraction_loader()
         indices: List[int] = list(loader.sampler)
         batch_size = loader.batch_size
@@ -300,8 +299,8 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
         return DataLoader(
             loader.dataset,
             batch_size=loader.batch_size or 1,
-            sampler=DefaultSampler(loader.dataset, shuffle=False,
-                                   round_up=False),
+            sampler=DefaultSampler(
+                loader.dataset, shuffle=False, round_up=False),
             num_workers=loader.num_workers,
             collate_fn=loader.collate_fn,
             pin_memory=loader.pin_memory,
@@ -328,7 +327,8 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
         self.runner.model.train()
         batches = PixelBatches(
             self.cache, len(self.dataloader), self.batch_pixels,
-            derived_seed(self.seed, get_dist_info()[0], self._epoch))
+            derived_seed(self.seed,
+                         get_dist_info()[0], self._epoch))
         for idx, data_batch in enumerate(batches):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')

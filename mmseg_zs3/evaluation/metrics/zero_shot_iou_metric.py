@@ -5,10 +5,10 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.logging import MMLogger, print_log
-from prettytable import PrettyTable
-
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
+from prettytable import PrettyTable
+
 from ...splits import SplitSpec, ZeroShotSplit, build_split
 
 NAN_POLICIES = ('ignore', 'zero')
@@ -95,8 +95,8 @@ class ZeroShotIoUMetric(IoUMetric):
     def split(self) -> ZeroShotSplit:
         """ZeroShotSplit: The split resolved against the dataset classes."""
         classes = (self.dataset_meta or {}).get('classes')
-        if self._split is None or (classes is not None and
-                                   tuple(classes) != self._split.classes):
+        if self._split is None or (classes is not None
+                                   and tuple(classes) != self._split.classes):
             self._split = build_split(self.split_spec, classes)
         return self._split
 
@@ -256,9 +256,8 @@ class ZeroShotIoUMetric(IoUMetric):
                     'are NaN.', logger)
 
         self._log_class_table(ret, vanilla_iou, logger)
-        return OrderedDict(
-            (k, round(v, 2) if not np.isnan(v) else v)
-            for k, v in metrics.items())
+        return OrderedDict((k, round(v, 2) if not np.isnan(v) else v)
+                           for k, v in metrics.items())
 
     def _log_class_table(self, ret: dict, vanilla_iou: Optional[np.ndarray],
                          logger: MMLogger) -> None:
@@ -279,6 +278,7 @@ class ZeroShotIoUMetric(IoUMetric):
                 round(float(v) * 100, 2) if i in unseen else '-'
                 for i, v in enumerate(vanilla_iou)
             ])
-        print_log(f'per class results ({split.name}, NaN policy '
-                  f"'{self.nan_policy}'):", logger)
+        print_log(
+            f'per class results ({split.name}, NaN policy '
+            f"'{self.nan_policy}'):", logger)
         print_log('\n' + table.get_string(), logger=logger)

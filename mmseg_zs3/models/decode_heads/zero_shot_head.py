@@ -1,5 +1,5 @@
 """A zero-shot decode head that wraps any mmseg decode head."""
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -160,7 +160,8 @@ class ZeroShotDecodeHead(BaseModule):
                 raise ValueError(
                     f'the split has {self.split.num_classes} classes but the '
                     f'head predicts num_classes={self.num_classes}')
-        if (train_classes == 'seen' or self.calibration) and self.split is None:
+        if (train_classes == 'seen'
+                or self.calibration) and self.split is None:
             raise ValueError("train_classes='seen' and calibration need a "
                              'split= (and classes=)')
 
@@ -217,8 +218,8 @@ class ZeroShotDecodeHead(BaseModule):
 
     def mask_unseen(self, seg_logits: Tensor) -> Tensor:
         """Scores with unseen classes pushed to a large negative value."""
-        mask = torch.zeros(self.num_classes, dtype=torch.bool,
-                           device=seg_logits.device)
+        mask = torch.zeros(
+            self.num_classes, dtype=torch.bool, device=seg_logits.device)
         mask[list(self.unseen_indices)] = True
         shape = (1, -1) + (1, ) * (seg_logits.dim() - 2)
         return seg_logits.masked_fill(mask.view(shape), -1e4)
@@ -267,20 +268,22 @@ class ZeroShotDecodeHead(BaseModule):
         """
         decode_extra_state(state, 'ZeroShotDecodeHead extra state')
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys,
                               error_msgs) -> None:
         """Map plain-head keys, re-initialise the classifier if configured,
         refuse a classifier of another shape; then load as usual."""
         extra_key = prefix + _EXTRA_STATE
         ours = [k for k in state_dict if k.startswith(prefix)]
         plain = [
-            k for k in ours if k != extra_key and
-            not k[len(prefix):].startswith(('head.', 'classifier.'))
+            k for k in ours if k != extra_key
+            and not k[len(prefix):].startswith(('head.', 'classifier.'))
         ]
         cls_keys = [
-            k for k in ours if k.startswith(prefix + 'classifier.') or
-            k.startswith(prefix + 'conv_seg.')
+            k for k in ours
+            if k.startswith(prefix +
+                            'classifier.') or k.startswith(prefix +
+                                                           'conv_seg.')
         ]
         # Class counts that a checkpoint states unambiguously: a plain
         # head's conv_seg, a projection classifier's class embeddings.
@@ -307,7 +310,8 @@ class ZeroShotDecodeHead(BaseModule):
                 f'ZeroShotDecodeHead: reinit_classifier=True and the '
                 f'checkpoint comes from {kind}: its classifier '
                 f'{sorted(cls_keys)} is not loaded; the classifier starts '
-                'from its own initialisation.', logger='current')
+                'from its own initialisation.',
+                logger='current')
         self._map_plain_head_keys(state_dict, prefix, plain)
         self._check_classifier_shapes(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,

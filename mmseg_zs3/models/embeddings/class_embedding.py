@@ -114,9 +114,10 @@ class ClassEmbedding(BaseModule):
             try:
                 emb = emb.reorder(names)
             except ValueError as e:
-                raise ValueError(f'{path!r} vs classes '
-                                 f'{classes if isinstance(classes, str) else "list"}: '
-                                 f'{e}') from None
+                raise ValueError(
+                    f'{path!r} vs classes '
+                    f'{classes if isinstance(classes, str) else "list"}: '
+                    f'{e}') from None
         if dim is not None and emb.dim != dim:
             raise ValueError(
                 f'{path!r} has {emb.dim}-d embeddings but dim={dim} '
@@ -166,8 +167,9 @@ class ClassEmbedding(BaseModule):
         :mod:`mmseg_zs3.utils.extra_state`: a state dict of tensors only, as
         mmengine's DDP set-up needs)."""
         return encode_extra_state(
-            dict(class_names=list(self.class_names),
-                 meta=json.loads(json.dumps(self.meta))))
+            dict(
+                class_names=list(self.class_names),
+                meta=json.loads(json.dumps(self.meta))))
 
     def set_extra_state(self, state: Any) -> None:
         """Adopt the provenance of a checkpoint's embeddings (the names were
@@ -175,8 +177,8 @@ class ClassEmbedding(BaseModule):
         state = decode_extra_state(state, 'ClassEmbedding extra state')
         self.meta = dict(state.get('meta') or {})
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys,
                               error_msgs) -> None:
         """Load the checkpoint's embeddings after checking shape and class
         order; refuse a checkpoint without them when there is no file."""
@@ -205,8 +207,8 @@ class ClassEmbedding(BaseModule):
                 missing_keys.remove(extra_key)
             return
         value = state_dict[key]
-        where = (f'{self.embedding_file!r}' if self.source == 'file' else
-                 'the config (classes=, dim=)')
+        where = (f'{self.embedding_file!r}'
+                 if self.source == 'file' else 'the config (classes=, dim=)')
         if tuple(value.shape) != tuple(self.embeddings.shape):
             raise ValueError(
                 f'the checkpoint\'s class embeddings `{key}` have shape '
@@ -221,8 +223,10 @@ class ClassEmbedding(BaseModule):
                 'checkpoint')
         if extra is not None and list(extra['class_names']) != \
                 self.class_names:
-            diff = [(i, a, b) for i, (a, b) in enumerate(
-                zip(extra['class_names'], self.class_names)) if a != b]
+            diff = [(i, a, b) for i, (
+                a,
+                b) in enumerate(zip(extra['class_names'], self.class_names))
+                    if a != b]
             raise ValueError(
                 f'the checkpoint\'s class embeddings (`{key}`) are for '
                 f'another class order than {where}: first differences '
@@ -234,7 +238,8 @@ class ClassEmbedding(BaseModule):
                 f'ClassEmbedding: the checkpoint\'s class embeddings differ '
                 f'from {self.embedding_file!r}; the checkpoint\'s are used '
                 '(the weights were trained with them).',
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)

@@ -65,9 +65,11 @@ class GMMNGenerator(BaseModule):
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden_dim, feat_dim)
 
-    def sample_noise(self, n: int, device=None,
-                     generator: Optional[torch.Generator] = None
-                     ) -> torch.Tensor:
+    def sample_noise(
+            self,
+            n: int,
+            device=None,
+            generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Draw ``n`` noise vectors of the configured distribution."""
         device = device or self.fc1.weight.device
         shape = (n, self.noise_dim)
@@ -95,8 +97,8 @@ class GMMNGenerator(BaseModule):
                 f'embeddings of shape {tuple(embeddings.shape)} do not fit '
                 f'the generator; expected [N, {self.embed_dim}] (embed_dim)')
         if noise is None:
-            noise = self.sample_noise(
-                embeddings.shape[0], embeddings.device, generator)
+            noise = self.sample_noise(embeddings.shape[0], embeddings.device,
+                                      generator)
         x = torch.cat([embeddings.to(noise.dtype), noise], dim=1)
         hidden = self.act(self.fc1(x))
         p = self.dropout.p

@@ -7,11 +7,11 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 
-def sample_per_class(labels: Tensor,
-                     class_ids: Tensor,
-                     num_samples: int,
-                     generator: Optional[torch.Generator] = None
-                     ) -> Tuple[Tensor, Tensor]:
+def sample_per_class(
+        labels: Tensor,
+        class_ids: Tensor,
+        num_samples: int,
+        generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
     """Draw ``num_samples`` indices per class, with replacement, vectorised.
 
     Args:
@@ -107,8 +107,8 @@ class GMMNGenerativeHead(BaseModule):
             Tensor: ``[len(class_ids), n, feat_dim]``.
         """
         self.check_embeddings(embeddings)
-        ids = torch.as_tensor(class_ids, dtype=torch.long,
-                              device=embeddings.device)
+        ids = torch.as_tensor(
+            class_ids, dtype=torch.long, device=embeddings.device)
         if ids.numel() and (ids.min() < 0 or ids.max() >= len(embeddings)):
             raise IndexError(f'class ids {ids.tolist()} out of range for '
                              f'{len(embeddings)} class embeddings')
@@ -137,8 +137,8 @@ class GMMNGenerativeHead(BaseModule):
             graph, so that optimisers and DDP see the generator) when no
             pixel of ``class_ids`` is present.
         """
-        ids = torch.as_tensor(class_ids, dtype=torch.long,
-                              device=labels.device)
+        ids = torch.as_tensor(
+            class_ids, dtype=torch.long, device=labels.device)
         idx, present = sample_per_class(labels, ids, self.num_samples,
                                         generator)
         name = self.loss_fn.loss_name

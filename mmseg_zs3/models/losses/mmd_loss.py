@@ -60,8 +60,9 @@ def mmd2_multi_kernel(x: torch.Tensor,
                 wq: torch.Tensor) -> torch.Tensor:
         """``[G, V or 1]``: weighted kernel sums over the pairs of p and q."""
         pp, qq = (p * p).sum(-1), (q * q).sum(-1)
-        d2 = torch.baddbmm(pp[:, :, None] + qq[:, None, :], p,
-                           q.transpose(1, 2), alpha=-2).clamp_min(0)
+        d2 = torch.baddbmm(
+            pp[:, :, None] + qq[:, None, :], p, q.transpose(1, 2),
+            alpha=-2).clamp_min(0)
         w = wp[:, :, None] * wq[:, None, :]
         ks = (torch.exp(d2 * c) for c in scales)
         if sum_kernels:
@@ -118,7 +119,7 @@ class MMDLoss(nn.Module):
                 y: torch.Tensor,
                 x_mask: Optional[torch.Tensor] = None,
                 y_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Loss between ``x`` [G, n, D] and ``y`` [G, m, D] (2-D: one group)."""
+        """Loss between ``x`` [G, n, D] and ``y`` [G, m, D] (2-D: 1 group)."""
         if x.dim() == 2 and y.dim() == 2:
             x, y = x[None], y[None]
         mmd2 = mmd2_multi_kernel(

@@ -126,8 +126,9 @@ class ZS3EncoderDecoder(EncoderDecoder):
                              f'{FROZEN_MODES}')
         if not (num_generated == 'auto' or
                 (isinstance(num_generated, int) and num_generated >= 0)):
-            raise ValueError(f"num_generated={num_generated!r}; expected 'auto'"
-                             ' or an integer >= 0')
+            raise ValueError(
+                f"num_generated={num_generated!r}; expected 'auto'"
+                ' or an integer >= 0')
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,
@@ -210,8 +211,7 @@ class ZS3EncoderDecoder(EncoderDecoder):
         return super().forward(inputs, data_samples, mode)
 
     @torch.no_grad()
-    def extract_pixel_features(self, inputs: Tensor,
-                               data_samples: SampleList):
+    def extract_pixel_features(self, inputs: Tensor, data_samples: SampleList):
         """Frozen features ``[B, C, h, w]`` and labels ``[B, h, w]`` (nearest
         downsampling of the ground truth to the feature map)."""
         feats = self.decode_head.forward_features(self.extract_feat(inputs))
@@ -248,12 +248,12 @@ class ZS3EncoderDecoder(EncoderDecoder):
             :meth:`train_step`.
         """
         data = self.data_preprocessor(data, True)
-        feats, labels = self.seen_pixels(*self.extract_pixel_features(
-            data['inputs'], data['data_samples']))
+        feats, labels = self.seen_pixels(
+            *self.extract_pixel_features(data['inputs'], data['data_samples']))
         return dict(inputs=feats, data_samples=labels)
 
-    def loss(self, inputs: Tensor,
-             data_samples: Union[SampleList, Tensor]) -> dict:
+    def loss(self, inputs: Tensor, data_samples: Union[SampleList,
+                                                       Tensor]) -> dict:
         """Generator and classifier losses of an image or pixel batch.
 
         Args:
@@ -304,10 +304,12 @@ class ZS3EncoderDecoder(EncoderDecoder):
 
     def _zero(self, module: torch.nn.Module) -> Tensor:
         """A zero loss connected to ``module``'s trainable parameters."""
-        return sum(p.sum() for p in module.parameters()
-                   if p.requires_grad) * 0.
+        return sum(p.sum()
+                   for p in module.parameters() if p.requires_grad) * 0.
 
-    def _classifier_loss(self, feats: Tensor, labels: Tensor,
+    def _classifier_loss(self,
+                         feats: Tensor,
+                         labels: Tensor,
                          batch_size: int = 1) -> Dict[str, Tensor]:
         if len(labels) == 0:
             return dict(loss_cls=self._zero(self.decode_head.classifier))
@@ -332,8 +334,8 @@ class ZS3EncoderDecoder(EncoderDecoder):
             (classifier).
         """
         if labels.numel() and not torch.isin(labels, self.seen_ids).all():
-            bad = sorted(set(labels.unique().tolist()) -
-                         set(self.seen_ids.tolist()))
+            bad = sorted(
+                set(labels.unique().tolist()) - set(self.seen_ids.tolist()))
             raise ValueError(f'pixel labels {bad} are not seen classes; '
                              'strict stage 2 takes seen pixels only')
         emb = self.class_embedding()
