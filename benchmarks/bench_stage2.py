@@ -1,7 +1,8 @@
 """Seconds per epoch of ZS3Net's stage 2 on the shapes data, on this CPU.
 
 Compares, on the same generated data, stage-1 checkpoint and model config
-(``configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py``, strict layout):
+(``configs/zs3/zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py``,
+strict layout):
 
 - ``uncached``: mmengine's ``EpochBasedTrainLoop`` with
   ``ZS3EncoderDecoder.loss`` (the frozen network runs on every batch);
@@ -43,10 +44,11 @@ import torch
 import torch.nn.functional as F
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-STAGE1_CONFIG = osp.join(REPO,
-                         'configs/zs3/shapes/unet-s2-fcn_shapes_seen-only.py')
-STAGE2_CONFIG = osp.join(REPO,
-                         'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
+STAGE1_CONFIG = osp.join(
+    REPO, 'configs', 'zs3',
+    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+STAGE2_CONFIG = osp.join(REPO, 'configs', 'zs3',
+                         'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 
 
 def parse_args():

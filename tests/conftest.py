@@ -11,8 +11,8 @@ import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
 from mmseg_zs3.datasets import generate_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ORACLE_CONFIG = osp.join(REPO,
-                         'configs/zs3/shapes/unet-s2-fcn_shapes_oracle.py')
+ORACLE_CONFIG = osp.join(REPO, 'configs', 'zs3',
+                         'oracle_unet-s2-fcn_1xb16-1200it_shapes-64x64.py')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _RUN_IDS = itertools.count()
 

@@ -29,14 +29,16 @@ from mmseg_zs3.apis import inference_model, init_model
 
 # the ZS3Net model that `make demo` trained: its config and checkpoint (the
 # checkpoint holds the class embeddings: the embedding file is not needed)
-model = init_model('configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py',
-                   'work_dirs/demo/zs3net/epoch_10.pth', device='cpu')
+model = init_model(
+    'configs/zs3/zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py',
+    'work_dirs/demo/zs3net/epoch_10.pth',
+    device='cpu')
 result = inference_model(model, 'data/zs3_shapes/img_dir/val/val_00000.png')
 labels = result.pred_sem_seg.data[0]  # (H, W) class indices
 classes = model.dataset_meta['classes']
 print([classes[i] for i in labels.unique().tolist()])
 """
-CONFIG = 'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py'
+CONFIG = 'configs/zs3/zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py'
 CLASSES = list(ZS3ShapesDataset.METAINFO['classes'])
 
 

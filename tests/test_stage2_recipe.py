@@ -24,11 +24,11 @@ def _sets_schedule(path: str) -> bool:
 STAGE2_CONFIGS = [
     p for p in sorted(
         glob.glob(osp.join(REPO, 'configs/zs3/stage2/zs3net_*.py')) +
-        glob.glob(osp.join(REPO, 'configs/zs3/shapes/zs3net*.py')))
+        glob.glob(osp.join(REPO, 'configs/zs3/zs3net_*shapes*.py')))
     if _sets_schedule(p)
 ]
-SHAPES_STAGE2 = osp.join(REPO,
-                         'configs/zs3/shapes/zs3net_unet-s2-fcn_shapes.py')
+SHAPES_STAGE2 = osp.join(REPO, 'configs', 'zs3',
+                         'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 
 
 def lr_per_step(cfg: Config, epoch_length: int = 3) -> list:

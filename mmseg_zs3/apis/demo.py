@@ -21,12 +21,12 @@ from mmseg_zs3.fileio import atomic_open
 from .checks import check_work_dir
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_DIR = osp.join(REPO, 'configs', 'zs3', 'shapes')
+CONFIG_DIR = osp.join(REPO, 'configs', 'zs3')
 CONFIGS = dict(
-    seen_only='unet-s2-fcn_shapes_seen-only.py',
-    devise='unet-s2-fcn_shapes_devise.py',
-    zs3net='zs3net_unet-s2-fcn_shapes.py',
-    oracle='unet-s2-fcn_shapes_oracle.py')
+    seen_only='seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py',
+    devise='devise_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py',
+    zs3net='zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py',
+    oracle='oracle_unet-s2-fcn_1xb16-1200it_shapes-64x64.py')
 ROW_TITLES = dict(
     seen_only='seen-only (stage 1)',
     devise='DeViSE baseline',
@@ -401,9 +401,9 @@ def run_demo(work_dir: str = 'work_dirs/demo',
 
     Generates the shapes data (reused when it exists with the same
     parameters), builds the class embeddings from the packaged GloVe vectors,
-    trains every row through the configs under ``configs/zs3/shapes/`` with
-    mmengine's Runner, evaluates on ``val``, and chooses the calibration of
-    ZS3Net on the held-out seen-only ``calib`` images. Every argument is
+    trains every row through the configs ``configs/zs3/*_shapes-*.py``
+    with mmengine's Runner, evaluates on ``val``, and chooses the calibration
+    of ZS3Net on the held-out seen-only ``calib`` images. Every argument is
     checked first (:func:`check_demo_args`).
 
     Args:

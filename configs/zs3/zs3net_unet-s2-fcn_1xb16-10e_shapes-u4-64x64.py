@@ -11,7 +11,7 @@
 #   official code uses raw features (see ../../../docs or FINDINGS).
 # - one Adam optimizer (generator lr 2e-4 as official; the classifier with
 #   lr_mult) instead of Adam + SGD 0.07.
-_base_ = ['./unet-s2-fcn_shapes_seen-only.py']
+_base_ = ['./seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py']
 load_from = 'work_dirs/demo/seen_only/iter_1200.pth'
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 # classes and dim give the shape, so that testing and inference work from a
