@@ -32,7 +32,8 @@ CONFIGS = sorted(
         osp.join(REPO, 'configs', 'zs3', '**', '*.py'), recursive=True)
     if '_base_' not in osp.relpath(p, REPO).split(osp.sep))
 STAGE2_CONFIGS = [
-    p for p in CONFIGS if osp.basename(p).startswith('zs3net_deeplabv3plus')
+    p for p in CONFIGS
+    if re.match(r'zs3net(-paper)?_deeplabv3plus_', osp.basename(p))
 ]
 
 
@@ -117,7 +118,7 @@ def _fake_embedding_files(model_cfg: dict, tmp_dir: str) -> int:
 
 
 def test_configs_found():
-    assert any(p.endswith('_shapes_oracle.py') for p in CONFIGS)
+    assert any(osp.basename(p).startswith('oracle_') for p in CONFIGS)
     assert len(STAGE2_CONFIGS) == 20
 
 
@@ -164,12 +165,12 @@ def test_stage2_config_matches_stage1(config):
     cfg = Config.fromfile(config)
     work_dir, ckpt = osp.split(cfg.load_from)
     stage1_name = osp.basename(work_dir)
-    stage1 = osp.join(REPO, 'configs', 'zs3', 'stage1', stage1_name + '.py')
+    stage1 = osp.join(REPO, 'configs', 'zs3', stage1_name + '.py')
     assert osp.isfile(stage1), f'{cfg.load_from} names no stage-1 config'
     stage1_cfg = Config.fromfile(stage1)
     assert stage1_cfg.default_hooks.checkpoint.by_epoch
     assert ckpt == f'epoch_{stage1_cfg.train_cfg.max_epochs}.pth'
-    k = int(re.search(r'-k(\d+)', osp.basename(config)).group(1))
+    k = int(re.search(r'-zs3k(\d+)-', osp.basename(config)).group(1))
     assert stage1_cfg.zs3_split.k == k
     split = stage1_cfg.zs3_split.to_dict()
     assert cfg.model.decode_head.split.to_dict() == split

@@ -589,8 +589,9 @@ def test_stage1_config_train_set(tmp_path):
         osp.join(root, 'ImageSets/Segmentation/aug.txt'))
     cfg = Config.fromfile(
         osp.join(
-            osp.dirname(__file__), '..', 'configs', 'zs3', 'stage1',
-            'deeplabv3plus_r101-d16_zs3-voc12aug-k2_seen-only.py'))
+            osp.dirname(__file__), '..', 'configs', 'zs3',
+            'seen-only_deeplabv3plus_r101-d16-mg248_1xb16-200e_'
+            'voc12aug-zs3k2-312x312.py'))
     train = cfg.train_dataloader.dataset
     for sub in train.dataset.datasets:
         sub.data_root = root

@@ -23,7 +23,7 @@ def _sets_schedule(path: str) -> bool:
 
 STAGE2_CONFIGS = [
     p for p in sorted(
-        glob.glob(osp.join(REPO, 'configs/zs3/stage2/zs3net_*.py')) +
+        glob.glob(osp.join(REPO, 'configs/zs3/zs3net*_deeplabv3plus_*.py')) +
         glob.glob(osp.join(REPO, 'configs/zs3/zs3net_*shapes*.py')))
     if _sets_schedule(p)
 ]
