@@ -1,21 +1,4 @@
-# mmseg's default runtime, plus the plugin and its runtime hooks:
-# CheckpointClassCountHook refuses a checkpoint trained for other classes in
-# tests and --resume (instead of mmengine's size-mismatch warning) and, to
-# fine-tune from it with load_from, re-initialises its classifier,
-# RNGStateCheckpointHook makes `--resume` reproduce an uninterrupted run, and
-# WorkDirGuardHook keeps one run per work dir, saves checkpoints atomically
-# (backend 'zs3_atomic_local'), removes temporary files of killed runs and
-# makes `--resume` skip a truncated newest checkpoint.
-_base_ = ['mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='CheckpointClassCountHook'),
-    # a checkpoint lacking weights the run needs (stage 1 for stage 2, ...)
-    dict(type='CheckpointKindHook'),
-    # model and datasets agree on the classes
-    dict(type='ClassListCheckHook'),
-    # stop at the first NaN/inf loss, naming the iteration
-    dict(type='CheckInvalidLossHook'),
-    dict(type='RNGStateCheckpointHook'),
-    dict(type='WorkDirGuardHook'),
-]
+# mmseg's default runtime, plus the plugin and its runtime hooks (listed and
+# explained in zs3_runtime_hooks.py, which the leaves that inherit an mmseg
+# config, with its own runtime, use alone).
+_base_ = ['mmseg::_base_/default_runtime.py', './zs3_runtime_hooks.py']
