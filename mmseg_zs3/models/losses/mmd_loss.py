@@ -18,6 +18,42 @@ def _weights(mask: Optional[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return mask / counts
 
 
+class _KernelSum(torch.autograd.Function):
+    """``sum_ij wp_i wq_j sum_v exp(c_v max(d2_ij, 0))`` per group, [G].
+
+    The ``sum_kernels`` path of :func:`mmd2_multi_kernel` as one autograd
+    node: the forward keeps only ``sum_v c_v exp(c_v d2)`` for the backward
+    (autograd would keep every kernel and run one backward chain per
+    bandwidth), about 40% fewer element-wise passes over the ``[G, n, m]``
+    block. The gradient of the clamp at 0 is taken as 1: rounding makes
+    ``d2`` of two equal samples a tiny negative or positive number, and the
+    kernels' slope there is ``c_v``, not 0.
+    """
+
+    @staticmethod
+    def forward(ctx, d2: torch.Tensor, wp: torch.Tensor, wq: torch.Tensor,
+                scales: Sequence[float]) -> torch.Tensor:
+        d2 = d2.clamp_min(0)
+        need_grad = ctx.needs_input_grad[0]
+        total = torch.zeros_like(d2)
+        slope = torch.zeros_like(d2) if need_grad else None
+        for c in scales:
+            k = torch.exp(d2 * c)
+            total += k
+            if need_grad:
+                slope.add_(k, alpha=c)
+        ctx.save_for_backward(slope, wp, wq)
+        # sum_ij wp_i total_ij wq_j, as two mat-vec products
+        return torch.bmm(wp[:, None, :], torch.bmm(total, wq[:, :,
+                                                             None]))[:, 0, 0]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        slope, wp, wq = ctx.saved_tensors
+        grad_d2 = slope * (wp * grad[:, None])[:, :, None] * wq[:, None, :]
+        return grad_d2, None, None, None
+
+
 def mmd2_multi_kernel(x: torch.Tensor,
                       y: torch.Tensor,
                       bandwidths: Sequence[float],
@@ -61,13 +97,14 @@ def mmd2_multi_kernel(x: torch.Tensor,
         """``[G, V or 1]``: weighted kernel sums over the pairs of p and q."""
         pp, qq = (p * p).sum(-1), (q * q).sum(-1)
         d2 = torch.baddbmm(
-            pp[:, :, None] + qq[:, None, :], p, q.transpose(1, 2),
-            alpha=-2).clamp_min(0)
-        w = wp[:, :, None] * wq[:, None, :]
-        ks = (torch.exp(d2 * c) for c in scales)
+            pp[:, :, None] + qq[:, None, :], p, q.transpose(1, 2), alpha=-2)
         if sum_kernels:
-            return (sum(ks) * w).sum((1, 2))[:, None]
-        return torch.stack([(k * w).sum((1, 2)) for k in ks], dim=1)
+            return _KernelSum.apply(d2, wp, wq, scales)[:, None]
+        d2 = d2.clamp_min(0)
+        w = wp[:, :, None] * wq[:, None, :]
+        return torch.stack([(torch.exp(d2 * c) * w).sum((1, 2))
+                            for c in scales],
+                           dim=1)
 
     # Three blocks, so that a side without gradient (the real features) has
     # its k(y, y) block computed without autograd: about half the backward.
