@@ -1,17 +1,25 @@
 """ZS3Net's stage 2: generate unseen features, retrain the classifier."""
+import logging
 from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import Tensor
 
 from ..data_preprocessor import is_pixel_batch
+from ..generative_heads.gmmn_head import with_default_feat_dim
 
 UNSEEN_LAYOUTS = ('strict', 'paper')
 FROZEN_MODES = ('eval', 'train')
+GENERATOR_STEPS = ('per_batch', 'per_image_class')
+CLS_LOSS_AT = ('features', 'input')
+# the names of the optimizer wrappers of OptimWrapperDict training
+OPTIMIZER_NAMES = ('generator', 'classifier')
 
 
 @MODELS.register_module()
@@ -76,13 +84,41 @@ class ZS3EncoderDecoder(EncoderDecoder):
       belong with it: set ``frozen_mode='train'`` and
       ``paper_batch_average=True``.
 
+    **Separate optimizers** (the official recipe, as mmengine trains GANs):
+    with an ``OptimWrapperDict`` holding ``'generator'`` and ``'classifier'``
+    wrappers (``SubmoduleOptimWrapperConstructor``), :meth:`train_step`
+    steps each optimizer on its own losses, so each has its own lr and
+    schedule (``param_scheduler`` keyed by the same names). With the paper
+    layout it can also take the official steps:
+
+    - ``generator_steps='per_image_class'``: one generator step per (image
+      without unseen pixels, seen class in it), 128 real and 128 generated
+      features of that class in that image, images in batch order; a
+      generated map of an image with unseen pixels comes from the generator
+      as it is when its turn comes (the official loop).
+    - ``cls_loss_at='input'``: the classifier's cross-entropy on logits
+      upsampled bilinearly (``align_corners=True``) to the input (the crop)
+      against the full-resolution labels; the generated maps are zero at
+      ignored pixels, as officially. ``'features'`` (default): at the
+      feature map, against nearest-downsampled labels.
+
+    .. code:: text
+
+     train_step(batch, OptimWrapperDict): data_preprocessor()
+       per_batch: loss() -> generator wrapper.update_params(its losses)
+                         -> classifier wrapper.update_params(the others)
+       per_image_class: extract_pixel_features() -> _loss_paper(
+                          generator steps inside, image by image)
+                        -> classifier wrapper.update_params(loss_cls)
+
     Args:
         backbone, decode_head, neck, auxiliary_head, train_cfg, test_cfg,
         data_preprocessor, pretrained, init_cfg: As :class:`EncoderDecoder`.
         class_embedding (dict): Config of the class embeddings (e.g.
             ``ClassEmbedding``), rows in the dataset's class order.
         generative_head (dict): Config of the generative head (e.g.
-            ``GMMNGenerativeHead``).
+            ``GMMNGenerativeHead``). A ``generator`` without ``feat_dim``
+            makes features of the decode head's ``channels``.
         unseen_layout (str): ``'strict'`` or ``'paper'``. Defaults to
             'strict'.
         unseen_weight (float): Cross-entropy weight of unseen classes.
@@ -98,6 +134,18 @@ class ZS3EncoderDecoder(EncoderDecoder):
             official quirk). Defaults to 'eval'.
         paper_batch_average (bool): Divide the classifier loss again by the
             batch size (official quirk). Defaults to False.
+        generator_steps (str): ``'per_batch'`` (one MMD, averaged over the
+            classes of the batch, per training step) or
+            ``'per_image_class'`` (the official loop; paper layout and
+            separate optimizers only). Defaults to 'per_batch'.
+        cls_loss_at (str): ``'features'`` or ``'input'`` (the official
+            resolution; paper layout only), see above. Defaults to
+            'features'.
+
+    Raises:
+        ValueError: A bad ``unseen_layout``, ``frozen_mode``,
+            ``num_generated``, ``generator_steps`` or ``cls_loss_at``, or
+            ``'per_image_class'`` / ``'input'`` with the strict layout.
     """
 
     def __init__(self,
@@ -111,6 +159,8 @@ class ZS3EncoderDecoder(EncoderDecoder):
                  max_real_pixels: Optional[int] = None,
                  frozen_mode: str = 'eval',
                  paper_batch_average: bool = False,
+                 generator_steps: str = 'per_batch',
+                 cls_loss_at: str = 'features',
                  neck: OptConfigType = None,
                  auxiliary_head: OptConfigType = None,
                  train_cfg: OptConfigType = None,
@@ -129,6 +179,19 @@ class ZS3EncoderDecoder(EncoderDecoder):
             raise ValueError(
                 f"num_generated={num_generated!r}; expected 'auto'"
                 ' or an integer >= 0')
+        if generator_steps not in GENERATOR_STEPS:
+            raise ValueError(f'generator_steps={generator_steps!r}; expected '
+                             f'one of {GENERATOR_STEPS}')
+        if cls_loss_at not in CLS_LOSS_AT:
+            raise ValueError(f'cls_loss_at={cls_loss_at!r}; expected one of '
+                             f'{CLS_LOSS_AT}')
+        if unseen_layout != 'paper' and (generator_steps != 'per_batch'
+                                         or cls_loss_at != 'features'):
+            raise ValueError(
+                f"generator_steps={generator_steps!r} and cls_loss_at="
+                f"{cls_loss_at!r} need unseen_layout='paper' (the official "
+                "loop works on image maps); the strict layout takes "
+                "generator_steps='per_batch', cls_loss_at='features'")
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,
@@ -148,7 +211,8 @@ class ZS3EncoderDecoder(EncoderDecoder):
                 f'the split {self.decode_head.split.name!r} has no unseen '
                 'class: there is nothing for ZS3Net to generate')
         self.class_embedding = MODELS.build(class_embedding)
-        self.generative_head = MODELS.build(generative_head)
+        self.generative_head = MODELS.build(
+            with_default_feat_dim(generative_head, self.decode_head.channels))
         emb = self.class_embedding()
         if emb.shape[0] != self.num_classes:
             raise ValueError(
@@ -166,6 +230,8 @@ class ZS3EncoderDecoder(EncoderDecoder):
         self.max_real_pixels = max_real_pixels
         self.frozen_mode = frozen_mode
         self.paper_batch_average = paper_batch_average
+        self.generator_steps = generator_steps
+        self.cls_loss_at = cls_loss_at
         for module in self.frozen_modules():
             module.requires_grad_(False)
         self.register_buffer(
@@ -267,8 +333,14 @@ class ZS3EncoderDecoder(EncoderDecoder):
 
         Raises:
             ValueError: A pixel batch with the ``'paper'`` layout, or whose
-                labels are not ``[N]``.
+                labels are not ``[N]``; ``generator_steps='per_image_class'``
+                (its generator steps are taken in :meth:`train_step`).
         """
+        if self.generator_steps == 'per_image_class':
+            raise ValueError(
+                "generator_steps='per_image_class' takes one generator step "
+                'per (image, seen class) in train_step, with separate '
+                'optimizers; loss() alone cannot take them')
         if is_pixel_batch(inputs):
             if self.unseen_layout == 'paper':
                 raise ValueError("unseen_layout='paper' lays generated "
@@ -282,6 +354,26 @@ class ZS3EncoderDecoder(EncoderDecoder):
                     f'{type(data_samples).__name__}')
             return self.loss_by_pixels(inputs, data_samples)
         feats, labels = self.extract_pixel_features(inputs, data_samples)
+        return self.loss_by_images(feats, labels, data_samples)
+
+    def loss_by_images(self,
+                       feats: Tensor,
+                       labels: Tensor,
+                       data_samples: SampleList,
+                       generator_optim: Optional[OptimWrapper] = None) -> dict:
+        """Losses of the frozen features of an image batch.
+
+        Args:
+            feats (Tensor): ``[B, C, h, w]`` frozen features.
+            labels (Tensor): ``[B, h, w]`` their labels (nearest).
+            data_samples (list[SegDataSample]): The images' samples.
+            generator_optim (OptimWrapper, optional): The generator's
+                optimizer wrapper, for ``generator_steps='per_image_class'``
+                (see :meth:`_loss_paper`). Defaults to None.
+
+        Returns:
+            dict: See :meth:`loss_by_pixels` and :meth:`_loss_paper`.
+        """
         losses = {}
         if hasattr(self.generative_head, 'loss_context'):  # ZS3Net + GC
             losses = self.generative_head.loss_context(
@@ -290,14 +382,113 @@ class ZS3EncoderDecoder(EncoderDecoder):
                 self.unseen_weight, self.unseen_layout == 'paper'
                 and self.paper_batch_average, self.decode_head.ignore_index)
         if self.unseen_layout == 'paper':
-            return {**losses, **self._loss_paper(feats, labels)}
+            paper = self._loss_paper(feats, labels, data_samples,
+                                     generator_optim)
+            return {**losses, **paper}
         return {
             **losses,
             **self.loss_by_pixels(*self.seen_pixels(feats, labels))
         }
 
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """One training step, with one optimizer or with separate ones.
+
+        With one :class:`OptimWrapper`, as :class:`EncoderDecoder` (all
+        losses summed, one update). With an :class:`OptimWrapperDict` of a
+        ``'generator'`` and a ``'classifier'`` wrapper, each is updated on
+        its own losses: the generator on the losses named like the generative
+        head's loss (``loss_mmd...``; with
+        ``generator_steps='per_image_class'`` the MMD steps are taken once
+        per (image, seen class) inside :meth:`_loss_paper`), the classifier
+        on the others. Gradients a loss leaves in the other optimizer's
+        parameters are discarded. With ``frozen_mode='train'`` a batch of one
+        image is skipped (BatchNorm in train mode needs two; the official
+        loop skips it too), with a warning.
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapper | OptimWrapperDict): The optimizer
+                wrapper(s) the runner built.
+
+        Returns:
+            dict[str, Tensor]: The log variables (``loss`` and each term);
+            empty for a skipped batch.
+
+        Raises:
+            ValueError: ``generator_steps='per_image_class'`` with one
+                optimizer wrapper, or with a pixel batch; an
+                ``OptimWrapperDict`` whose names are not ``'generator'`` and
+                ``'classifier'``.
+        """
+        if not isinstance(optim_wrapper, OptimWrapperDict):
+            if self.generator_steps == 'per_image_class':
+                raise ValueError(
+                    "generator_steps='per_image_class' needs separate "
+                    'optimizers (an OptimWrapperDict of '
+                    f'{OPTIMIZER_NAMES}, e.g. optim_wrapper=dict(constructor='
+                    "'SubmoduleOptimWrapperConstructor', generator=..., "
+                    f'classifier=...)); got {type(optim_wrapper).__name__}')
+            return super().train_step(data, optim_wrapper)
+        if sorted(optim_wrapper.keys()) != sorted(OPTIMIZER_NAMES):
+            raise ValueError(
+                f'separate optimizers must be named {OPTIMIZER_NAMES}; got '
+                f'{sorted(optim_wrapper.keys())}')
+        gen_optim = optim_wrapper['generator']
+        cls_optim = optim_wrapper['classifier']
+        with cls_optim.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            inputs, samples = data['inputs'], data['data_samples']
+            if self.generator_steps == 'per_batch':
+                losses = self._run_forward(data, mode='loss')
+            else:
+                if is_pixel_batch(inputs):
+                    raise ValueError(
+                        "generator_steps='per_image_class' trains on image "
+                        'batches, not pixel batches (no feature cache)')
+                if self.frozen_mode == 'train' and len(inputs) == 1:
+                    print_log(
+                        'ZS3EncoderDecoder: skipped a batch of one image '
+                        "(frozen_mode='train': BatchNorm in train mode needs "
+                        'two; the official loop skips it too)',
+                        logger='current',
+                        level=logging.WARNING)
+                    return {}
+                feats, labels = self.extract_pixel_features(inputs, samples)
+                losses = self.loss_by_images(feats, labels, samples, gen_optim)
+        gen_prefix = self.generative_head.loss_fn.loss_name
+        gen_loss, gen_vars = self.parse_losses({
+            k: v
+            for k, v in losses.items() if k.startswith(gen_prefix)
+        })
+        cls_loss, log_vars = self.parse_losses({
+            k: v
+            for k, v in losses.items() if not k.startswith(gen_prefix)
+        })
+        if gen_loss.requires_grad:  # per_image_class: steps already taken
+            gen_optim.update_params(gen_loss)
+        cls_optim.update_params(cls_loss)
+        # gradients a loss left in the other optimizer's parameters
+        optim_wrapper.zero_grad()
+        log_vars['loss'] = log_vars['loss'] + gen_vars.pop('loss')
+        log_vars.update(gen_vars)
+        return log_vars
+
     def _class_weight(self, like: Tensor) -> Tensor:
+        """Class weights of the classifier loss: ``unseen_weight`` for
+        unseen classes; 1 for seen ones, or, with
+        ``train_cfg=dict(stage1_class_weight=True)``, the ``class_weight`` of
+        the wrapped head's ``loss_decode`` (the stage-1 weights, which
+        the retrained classifier would otherwise lose)."""
         weight = like.new_ones(self.num_classes)
+        if (self.train_cfg or {}).get('stage1_class_weight', False):
+            stage1 = getattr(self.decode_head.head.loss_decode, 'class_weight',
+                             None)
+            if stage1 is None:
+                raise ValueError(
+                    'train_cfg.stage1_class_weight=True, but the decode '
+                    "head's loss_decode has no class_weight to carry over")
+            weight = weight * like.new_tensor(stage1)
         weight[self.unseen_ids] = self.unseen_weight
         return weight
 
@@ -365,27 +556,96 @@ class ZS3EncoderDecoder(EncoderDecoder):
         losses.update(self._classifier_loss(feats, labels))
         return losses
 
-    def _loss_paper(self, feats: Tensor, labels: Tensor) -> dict:
-        """The official layout (reads unseen ground truth; see class doc)."""
+    def _loss_paper(self,
+                    feats: Tensor,
+                    labels: Tensor,
+                    data_samples: Optional[SampleList] = None,
+                    generator_optim: Optional[OptimWrapper] = None) -> dict:
+        """The official layout (reads unseen ground truth; see class doc).
+
+        Args:
+            feats (Tensor): Frozen features ``[B, C, h, w]``.
+            labels (Tensor): Their labels ``[B, h, w]`` (nearest).
+            data_samples (list[SegDataSample], optional): The full-resolution
+                labels, for ``cls_loss_at='input'``.
+            generator_optim (OptimWrapper, optional): With it, one generator
+                step per (image without unseen pixels, seen class in it),
+                taken here; the returned generator loss is their mean,
+                detached. Without it, one MMD loss over the batch's clean
+                images, to be optimised by the caller.
+
+        Returns:
+            dict: The generator loss (``loss_mmd``), ``loss_cls`` and
+            ``acc_cls``.
+        """
         emb = self.class_embedding()
         B, C = feats.shape[:2]
         ignore = self.decode_head.ignore_index
         has_unseen = torch.isin(labels, self.unseen_ids).flatten(1).any(1)
-        # Generator: images without unseen pixels, seen classes only.
-        f_seen, y_seen = self.seen_pixels(feats[~has_unseen],
-                                          labels[~has_unseen])
-        losses = self.generative_head.loss(f_seen, y_seen, emb, self.seen_ids)
+        name = self.generative_head.loss_fn.loss_name
+        if generator_optim is None:
+            # Generator: images without unseen pixels, seen classes only.
+            f_seen, y_seen = self.seen_pixels(feats[~has_unseen],
+                                              labels[~has_unseen])
+            losses = self.generative_head.loss(f_seen, y_seen, emb,
+                                               self.seen_ids)
+        step_losses: List[Tensor] = []
         # Classifier: real maps for clean images, generated maps laid out on
-        # the ground truth of images with unseen pixels.
+        # the ground truth of images with unseen pixels (zero where ignored).
         f = feats.permute(0, 2, 3, 1).reshape(B, -1, C).clone()
         y = labels.reshape(B, -1)
-        for b in torch.nonzero(has_unseen).flatten().tolist():
-            valid = y[b] != ignore
-            cls = y[b][valid]
-            with torch.no_grad():
-                fake = self.generative_head.generator(emb[cls])
-            f[b][valid] = fake.to(f.dtype)
+        for b, unseen_in_b in enumerate(has_unseen.tolist()):
+            if unseen_in_b:
+                valid = y[b] != ignore
+                cls = y[b][valid]
+                with torch.no_grad():
+                    fake = self.generative_head.generator(emb[cls])
+                f[b][valid] = fake.to(f.dtype)
+                f[b][~valid] = 0
+            elif generator_optim is not None:
+                for c in y[b].unique().tolist():
+                    if c not in self.decode_head.seen_indices:
+                        continue
+                    with generator_optim.optim_context(self.generative_head):
+                        loss = self.generative_head.loss(f[b], y[b], emb,
+                                                         [c])[name]
+                    generator_optim.update_params(loss)
+                    step_losses.append(loss.detach())
+        if generator_optim is not None:
+            losses = {
+                name:
+                torch.stack(step_losses).mean()
+                if step_losses else feats.new_zeros(())
+            }
+        if self.cls_loss_at == 'input':
+            maps = f.reshape(B, *feats.shape[2:], C).permute(0, 3, 1, 2)
+            losses.update(self._classifier_loss_at_input(maps, data_samples))
+            return losses
         f, y = f.reshape(-1, C), y.reshape(-1)
         keep = y != ignore
         losses.update(self._classifier_loss(f[keep], y[keep], batch_size=B))
         return losses
+
+    def _classifier_loss_at_input(
+            self, maps: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
+        """Cross-entropy of the classifier's logits of feature maps ``[B, C,
+        h, w]``, upsampled bilinearly (``align_corners=True``) to the input,
+        against the full-resolution labels (the official classifier loss)."""
+        gt = torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
+        keep = gt != self.decode_head.ignore_index
+        if not keep.any():
+            return dict(loss_cls=self._zero(self.decode_head.classifier))
+        logits = F.interpolate(
+            self.decode_head.classify(maps),
+            size=gt.shape[-2:],
+            mode='bilinear',
+            align_corners=True)
+        loss = F.cross_entropy(
+            logits,
+            gt,
+            weight=self._class_weight(logits),
+            ignore_index=self.decode_head.ignore_index)
+        if self.paper_batch_average:
+            loss = loss / len(gt)
+        acc = (logits.argmax(1) == gt)[keep].float().mean() * 100
+        return dict(loss_cls=loss, acc_cls=acc.detach())
