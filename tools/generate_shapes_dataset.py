@@ -41,6 +41,12 @@ def parse_args(argv=None):
         default=0,
         help='random seed; the dataset is deterministic in it')
     parser.add_argument(
+        '--context-rich',
+        action='store_true',
+        help='scenes of touching object pairs, each tinted toward the colour '
+        'of the object it touches (the ZS3Net + GC demo, '
+        'benchmarks/bench_graph_context.py)')
+    parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace a shapes dataset made with other parameters; a folder '
@@ -58,7 +64,8 @@ def main(argv=None):
             num_calib=args.num_calib,
             image_size=args.image_size,
             seed=args.seed,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite,
+            context_rich=args.context_rich)
     except (OSError, ValueError) as e:  # FileExistsError is an OSError
         sys.exit(f'error: {e}')
     print(f'shapes dataset in {args.root}: {meta}')

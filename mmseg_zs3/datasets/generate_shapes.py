@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -73,10 +73,60 @@ def _jitter_colour(rng: np.random.Generator, colour: str) -> np.ndarray:
     return out[0, 0] * 255.
 
 
+def _draw_object(rng: np.random.Generator, img: np.ndarray, label: np.ndarray,
+                 cls: int, cx: float, cy: float, r: float,
+                 colour: Callable[[], np.ndarray]) -> None:
+    """Draw class ``cls`` at (cx, cy), radius ``r``, with a shading across
+    the object so that its colour is not one value; ``colour()`` gives its
+    RGB (called after the shading's draws, the order of the first dataset
+    version)."""
+    size = label.shape[0]
+    shape = SHAPES_CLASSES[cls].split(' ')[1]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    mask = _shape_mask(shape, size, cx, cy, r,
+                       np.deg2rad(rng.uniform(-30, 30)))
+    shade = 1 + 0.15 * (rng.uniform(-1, 1) *
+                        (xx - cx / size) + rng.uniform(-1, 1) *
+                        (yy - cy / size)) * 4
+    obj = colour()[None, None] * shade[..., None]
+    img[mask] = obj[mask]
+    label[mask] = cls
+
+
+def _draw_touching_pairs(rng: np.random.Generator, img: np.ndarray,
+                         label: np.ndarray, max_pairs: int,
+                         allowed: np.ndarray, tint: float) -> None:
+    """The context-rich scene: pairs of objects of two different random
+    classes, the second drawn against the first (so they touch), each
+    tinted ``tint`` toward the other's colour (its appearance depends on
+    what it touches)."""
+    size = label.shape[0]
+    scale = size / 64.
+    for _ in range(rng.integers(1, max_pairs + 1)):
+        a = int(rng.choice(allowed))
+        others = allowed[allowed != a]
+        b = int(rng.choice(others)) if len(others) else a
+        ra, rb = rng.uniform(8, 13, size=2) * scale
+        ca = rng.uniform(ra * 0.8, size - ra * 0.8, size=2)
+        theta = rng.uniform(0, 2 * np.pi)
+        cb = np.clip(
+            ca + (ra + rb) * 0.7 *
+            np.array([np.cos(theta), np.sin(theta)]), rb * 0.6,
+            size - rb * 0.6)
+        col_a = _jitter_colour(rng, SHAPES_CLASSES[a].split(' ')[0])
+        col_b = _jitter_colour(rng, SHAPES_CLASSES[b].split(' ')[0])
+        _draw_object(rng, img, label, a, ca[0], ca[1], ra, lambda:
+                     (1 - tint) * col_a + tint * col_b)
+        _draw_object(rng, img, label, b, cb[0], cb[1], rb, lambda:
+                     (1 - tint) * col_b + tint * col_a)
+
+
 def render_shapes_image(rng: np.random.Generator,
                         size: int = 64,
                         max_objects: int = 3,
-                        allowed: Optional[np.ndarray] = None):
+                        allowed: Optional[np.ndarray] = None,
+                        context_rich: bool = False,
+                        context_tint: float = 0.35):
     """Render one image and its label map.
 
     Args:
@@ -86,6 +136,14 @@ def render_shapes_image(rng: np.random.Generator,
             Defaults to 3.
         allowed (np.ndarray, optional): Class indices (1..16) to draw from.
             Defaults to all object classes.
+        context_rich (bool): Draw 1 to ``max(1, max_objects // 2)`` pairs of
+            touching objects of two random classes instead of independent
+            objects, each object's colour tinted ``context_tint`` toward the
+            colour of the object it touches: the appearance of a class then
+            depends on its neighbour in the region graph (the demo of ZS3Net
+            + GC). Defaults to False.
+        context_tint (float): The tint of ``context_rich``. Defaults to
+            0.35.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: RGB uint8 image (H, W, 3) and uint8
@@ -103,20 +161,23 @@ def render_shapes_image(rng: np.random.Generator,
     img += rng.normal(0, 4, (size, size, 3))  # slight colour cast per pixel
     label = np.zeros((size, size), np.uint8)
     scale = size / 64.
-    for _ in range(rng.integers(1, max_objects + 1)):
+    if context_rich:
+        _draw_touching_pairs(rng, img, label, max(1, max_objects // 2),
+                             np.asarray(allowed), context_tint)
+    for _ in range(0 if context_rich else rng.integers(1, max_objects + 1)):
         cls = int(rng.choice(allowed))
-        colour, shape = SHAPES_CLASSES[cls].split(' ')
+        colour = SHAPES_CLASSES[cls].split(' ')[0]
         r = rng.uniform(7, 15) * scale
         cx, cy = rng.uniform(r * 0.6, size - r * 0.6, size=2)
-        mask = _shape_mask(shape, size, cx, cy, r,
-                           np.deg2rad(rng.uniform(-30, 30)))
-        # Shading across the object so that its colour is not one value.
-        shade = 1 + 0.15 * (rng.uniform(-1, 1) *
-                            (xx - cx / size) + rng.uniform(-1, 1) *
-                            (yy - cy / size)) * 4
-        obj = _jitter_colour(rng, colour)[None, None] * shade[..., None]
-        img[mask] = obj[mask]
-        label[mask] = cls
+        _draw_object(
+            rng,
+            img,
+            label,
+            cls,
+            cx,
+            cy,
+            r,
+            lambda colour=colour: _jitter_colour(rng, colour))
     img += rng.normal(0, 8, img.shape)  # sensor noise
     return np.clip(img, 0, 255).astype(np.uint8), label
 
@@ -209,7 +270,8 @@ def generate_shapes_dataset(root: str,
                             image_size: int = 64,
                             seed: int = 0,
                             calib_unseen=None,
-                            overwrite: bool = False) -> Dict:
+                            overwrite: bool = False,
+                            context_rich: bool = False) -> Dict:
     """Write the shapes dataset under ``root`` in mmseg's folder layout.
 
     ``img_dir/{train,val,calib}`` and ``ann_dir/{train,val,calib}`` hold PNG
@@ -235,6 +297,11 @@ def generate_shapes_dataset(root: str,
             instead of raising. Only a folder that holds nothing but this
             function's output (its ``meta.json``, the split PNGs and
             ``SeenOnlyDataset``'s ``.zs3_cache``) is replaced. Defaults to
+            False.
+        context_rich (bool): Scenes of touching object pairs whose colours
+            depend on each other (see :func:`render_shapes_image`), for the
+            ZS3Net + GC demo. Recorded in ``meta.json`` only when True, so
+            the default dataset's ``meta.json`` is unchanged. Defaults to
             False.
 
     Returns:
@@ -269,6 +336,8 @@ def generate_shapes_dataset(root: str,
         image_size=image_size,
         seed=seed,
         calib_unseen=list(calib_unseen))
+    if context_rich:
+        meta['context_rich'] = True
     if osp.lexists(root) and (osp.islink(root) or not osp.isdir(root)):
         raise FileExistsError(
             f'{root} exists and is not a folder (a file or a symbolic link); '
@@ -332,7 +401,8 @@ def generate_shapes_dataset(root: str,
             os.makedirs(osp.join(tmp, 'img_dir', split))
             os.makedirs(osp.join(tmp, 'ann_dir', split))
             for i in range(n):
-                img, label = render_shapes_image(rng, image_size, 3, allowed)
+                img, label = render_shapes_image(
+                    rng, image_size, 3, allowed, context_rich=context_rich)
                 name = f'{split}_{i:05d}.png'
                 for path, array in [(osp.join(tmp, 'img_dir', split, name),
                                      cv2.cvtColor(img, cv2.COLOR_RGB2BGR)),
