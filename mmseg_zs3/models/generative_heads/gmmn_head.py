@@ -39,6 +39,29 @@ def sample_per_class(
     return order[start[:, None] + offsets], class_ids[present]
 
 
+def with_default_feat_dim(generative_head: dict, channels: int) -> dict:
+    """A generative head config whose generator makes ``channels``-d
+    features unless the config says otherwise.
+
+    The features ZS3Net generates are those that enter the classifier, whose
+    width is the decode head's ``channels`` (256 for ZS3Net's DeepLabV3+, 270
+    for an HRNet-W18 FCN, 512 for UPerNet...), so a config need not repeat
+    it: a ``generator`` without ``feat_dim`` gets ``channels``.
+
+    Args:
+        generative_head (dict): Config of the generative head.
+        channels (int): Width of the features that enter the classifier.
+
+    Returns:
+        dict: A copy of ``generative_head`` with ``generator.feat_dim`` set
+        when it was left out; the config itself is not modified.
+    """
+    generator = generative_head.get('generator')
+    if not isinstance(generator, dict) or 'feat_dim' in generator:
+        return generative_head
+    return dict(generative_head, generator=dict(generator, feat_dim=channels))
+
+
 @MODELS.register_module()
 class GMMNGenerativeHead(BaseModule):
     """Generates pixel features of any class from its word embedding.
