@@ -470,7 +470,7 @@ class ZS3EncoderDecoder(EncoderDecoder):
         cls_optim.update_params(cls_loss)
         # gradients a loss left in the other optimizer's parameters
         optim_wrapper.zero_grad()
-        log_vars['loss'] = log_vars['loss'] + gen_vars.pop('loss')
+        log_vars['loss'] = (log_vars['loss'] + gen_vars.pop('loss')).detach()
         log_vars.update(gen_vars)
         return log_vars
 
