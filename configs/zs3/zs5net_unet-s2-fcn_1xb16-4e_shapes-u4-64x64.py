@@ -1,0 +1,99 @@
+# ZS5Net on the shapes demo: ZS3Net plus self-training (Bucher et al.,
+# NeurIPS 2019, section 3.3; ZS3NET.md section 5). Starts from the ZS3Net
+# stage-2 network (`load_from`) and fine-tunes the whole network on every
+# training image: seen ground truth (unseen pixels are unlabeled, policy
+# 'ignore') plus pseudo-labels. Before training, PseudoLabelHook labels the
+# training images with the model (validation settings) and keeps, of the
+# unlabeled pixels predicted as each unseen class, the top `percent` most
+# confident, ranked per class over the whole pass; LoadPseudoLabels merges
+# them into the labels (only where the label is ignore). No unseen ground
+# truth is read, and no image is chosen by its ground truth.
+#
+# Transductive: the unlabeled training images may contain unseen classes
+# (the relaxed setting of the paper), unlike ZS3Net's seen-only stage 1.
+_base_ = ['./zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py']
+load_from = 'work_dirs/demo/zs3net/epoch_10.pth'
+pseudo_label_dir = 'work_dirs/demo/zs5net/pseudo_labels'
+model = dict(
+    _delete_=True,
+    type='EncoderDecoder',
+    data_preprocessor={{_base_.data_preprocessor}},
+    pretrained=None,
+    backbone={{_base_.model.backbone}},
+    # ZS3Net's head and classifier, fine-tuned (not re-initialised)
+    decode_head=dict(
+        type='ZeroShotDecodeHead',
+        head={{_base_.model.decode_head.head}},
+        classifier=dict(type='ConvClassifier'),
+        split={{_base_.zs3_split}},
+        classes='ZS3ShapesDataset',
+        feature_norm='l2',
+        feature_scale=2.0),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+zs5net_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap', num_classes={{_base_.num_classes}}),
+    # (SeenOnlyDataset inserts MapUnseenToIgnore right after LoadAnnotations)
+    dict(
+        type='LoadPseudoLabels',
+        pseudo_label_dir=pseudo_label_dir,
+        split={{_base_.zs3_split}},
+        classes='ZS3ShapesDataset'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='SeenOnlyDataset',
+        split={{_base_.zs3_split}},
+        policy='ignore',
+        dataset=dict(
+            type={{_base_.dataset_type}},
+            data_root={{_base_.data_root}},
+            data_prefix=dict(
+                img_path='img_dir/train', seg_map_path='ann_dir/train'),
+            pipeline=zs5net_pipeline)))
+custom_hooks = [
+    dict(type='CheckpointClassCountHook'),
+    dict(type='CheckpointKindHook'),
+    dict(type='ClassListCheckHook'),
+    dict(type='CheckInvalidLossHook'),
+    dict(type='RNGStateCheckpointHook'),
+    dict(type='WorkDirGuardHook'),
+    # the images to label: the training dataset, read with the test
+    # pipeline (the inference settings of validation)
+    dict(
+        type='PseudoLabelHook',
+        pseudo_label_dir=pseudo_label_dir,
+        pipeline={{_base_.test_pipeline}},
+        percent=25.0,
+        ranking='class',
+        before_train=True,
+        interval=0,
+        by_epoch=True),
+]
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.01))
+max_epochs = 4
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        eta_min=0,
+        power=0.9,
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(
+    _delete_=True,
+    type='EpochBasedTrainLoop',
+    max_epochs=max_epochs,
+    val_interval=max_epochs)
+default_hooks = dict(checkpoint=dict(by_epoch=True, interval=max_epochs))
+model_wrapper_cfg = None
