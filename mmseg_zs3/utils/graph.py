@@ -200,8 +200,9 @@ def build_label_graph(label_map: Tensor,
     sizes = torch.bincount(node[keep], minlength=n)
     pairs = []
     for dy, dx in _FORWARD_OFFSETS:
-        a = node_map
-        b = _shift(node_map, dy, dx, -1)
+        # pixel (i, j) against (i + dy, j + dx), both inside the map
+        a = node_map[:h - dy, max(-dx, 0):w - max(dx, 0)]
+        b = node_map[dy:, max(dx, 0):w + min(dx, 0)]
         m = (a >= 0) & (b >= 0) & (a != b)
         if m.any():
             a, b = a[m], b[m]

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmseg.registry import MODELS
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from ...utils.graph import (IGNORE_REGIONS, NODE_FEATURES, LabelGraph,
                             batch_graphs, build_label_graph, node_features)
@@ -299,21 +300,24 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
             level=logging.WARNING)
         return torch.randperm(n, device=device)[:self.max_nodes]
 
-    def _mmd_set(self, fake: Tensor, real: Tensor) -> Tensor:
-        keep = self._capped(len(fake), fake.device)
-        if keep is not None:
-            fake, real = fake[keep], real[keep]
-        return self.context_loss_fn(fake, real.to(fake.dtype))
-
     def _context_mmd(self, fake: List[Tensor], real: List[Tensor],
                      node_labels: List[Tensor]) -> Tensor:
+        """Mean MMD over the sets (images or classes), in one padded call."""
         if self.context_mmd == 'image':
-            losses = [self._mmd_set(f, r) for f, r in zip(fake, real)]
+            sets = list(zip(fake, real))
         else:
             f, r = torch.cat(fake), torch.cat(real)
             y = torch.cat(node_labels)
-            losses = [self._mmd_set(f[y == c], r[y == c]) for c in y.unique()]
-        return torch.stack(losses).mean()
+            sets = [(f[y == c], r[y == c]) for c in y.unique()]
+        for i, (f, r) in enumerate(sets):
+            keep = self._capped(len(f), f.device)
+            if keep is not None:
+                sets[i] = (f[keep], r[keep])
+        x = pad_sequence([f for f, _ in sets], batch_first=True)
+        y = pad_sequence([r.to(x.dtype) for _, r in sets], batch_first=True)
+        lengths = torch.tensor([len(f) for f, _ in sets], device=x.device)
+        mask = torch.arange(x.shape[1], device=x.device) < lengths[:, None]
+        return self.context_loss_fn(x, y, mask, mask)
 
     def _substitute(self, graph: LabelGraph, proxy: Tensor, unseen_ids: Tensor,
                     ignore_index: int) -> Optional[Tuple[int, int]]:
