@@ -48,11 +48,10 @@ def paper_config(files: dict,
         seen_only=False,
         max_epochs=max_epochs)
     paper = Config.fromfile(PAPER_BASE)
-    cfg.merge_from_dict(
-        dict(
-            model=paper.model,
-            optim_wrapper=paper.optim_wrapper,
-            param_scheduler=paper.param_scheduler))
+    cfg.model.update(paper.zs3net_paper)
+    cfg.model.decode_head.update(paper.zs3net_paper_head)
+    cfg.optim_wrapper = paper.optim_wrapper
+    cfg.param_scheduler = paper.param_scheduler
     cfg.model.generative_head.num_samples = 16
     cfg.param_scheduler.classifier[0].end = max_epochs
     return cfg
