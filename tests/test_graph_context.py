@@ -455,6 +455,13 @@ def test_head_refuses_pixel_batches_in_training():
             torch.randn(10, 6), torch.ones(10, dtype=torch.long), emb, SEEN)
     head.eval()
     head.loss(torch.randn(10, 6), torch.ones(10, dtype=torch.long), emb, SEEN)
+    # after loss_context (an image batch), any number of pixel-MMD calls:
+    # the official per-(image, class) generator steps make several per batch
+    head.train()
+    _run(head, *_batch())
+    for _ in range(3):
+        head.loss(
+            torch.randn(10, 6), torch.ones(10, dtype=torch.long), emb, SEEN)
 
 
 # ---------------------------------------------------------------------------

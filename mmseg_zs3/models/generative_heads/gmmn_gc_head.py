@@ -196,8 +196,8 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
         self.unseen_substitution = unseen_substitution
         self.max_nodes = max_nodes
         self.graph_backend = graph_backend
-        # set by loss_context, cleared by loss: see loss()
-        self._context_pending = False
+        # set by the first loss_context call: see loss()
+        self._context_seen = False
 
     def loss(self,
              features: Tensor,
@@ -207,22 +207,21 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
              generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
         """The pixel MMD, as :meth:`GMMNGenerativeHead.loss`.
 
-        In training it must follow :meth:`loss_context` of the same batch:
-        the segmentor calls both for an image batch, while a pixel batch
-        (``ZS3FeatureCacheTrainLoop``'s cached features) carries no label
-        map, so the graph generator would silently not train.
+        In training, :meth:`loss_context` must have run before: the
+        segmentor calls it first for every image batch, while pixel batches
+        (``ZS3FeatureCacheTrainLoop``'s cached features) carry no label map,
+        so with them the graph generator would silently never train.
 
         Raises:
-            RuntimeError: Called in training mode without a
-                :meth:`loss_context` call before it.
+            RuntimeError: Called in training mode before any
+                :meth:`loss_context` call.
         """
-        if self.training and not self._context_pending:
+        if self.training and not self._context_seen:
             raise RuntimeError(
                 'GMMNGCGenerativeHead trains on image batches (graphs are '
                 'built from label maps), but it got a pixel batch without '
                 "one: use train_cfg=dict(type='EpochBasedTrainLoop'), not "
                 'ZS3FeatureCacheTrainLoop, whose cached pixels have no graph')
-        self._context_pending = False
         return super().loss(features, labels, embeddings, class_ids, generator)
 
     # ----------------------------------------------------------------- graphs
@@ -398,7 +397,7 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
                 of different batch or spatial sizes.
         """
         _check_choice('layout', layout, LAYOUTS)
-        self._context_pending = True
+        self._context_seen = True
         if feats.dim() != 4 or labels.shape != (feats.shape[0],
                                                 *feats.shape[2:]):
             raise ValueError(
