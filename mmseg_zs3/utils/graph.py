@@ -122,20 +122,33 @@ def _components_torch(label: Tensor, valid: Tensor) -> Tensor:
             _shift(valid, dy, dx, False) & valid
         if same.any():
             links.append((dy, dx, same))
+    # roots live in a flat array with a sentinel ``big`` (non-nodes) at the
+    # end, so that ``parent[parent]`` is defined everywhere
+    parent = torch.cat([root.reshape(-1), root.new_full((1, ), big)])
+    keep = valid.reshape(-1)
     while True:
-        new = root
+        root = parent[:-1].view(h, w)
+        low = root
         for dy, dx, same in links:
             nb = _shift(root, dy, dx, big)
-            new = torch.where(same, torch.minimum(new, nb), new)
-        # pointer jumping: a root is a pixel of the same component whose own
-        # root is no larger, so following it is a valid shortcut
-        flat = torch.cat([new.reshape(-1), new.new_full((1, ), big)])
-        for _ in range(2):
-            new = torch.minimum(new, flat[new])
-            flat = torch.cat([new.reshape(-1), new.new_full((1, ), big)])
-        if torch.equal(new, root):
+            low = torch.where(same, torch.minimum(low, nb), low)
+        # hooking: the root of each pixel's tree adopts the smallest root
+        # next to the pixel (both are pixels of the same component, and
+        # roots only decrease, so a root is never above its pixel)
+        new = parent.clone()
+        new.scatter_reduce_(0,
+                            root.reshape(-1)[keep],
+                            low.reshape(-1)[keep], 'amin')
+        # pointer jumping to the top of every tree
+        while True:
+            top = new[new]
+            if torch.equal(top, new):
+                break
+            new = top
+        if torch.equal(new, parent):
             break
-        root = new
+        parent = new
+    root = parent[:-1].view(h, w)
     return torch.where(valid, root, torch.full_like(root, -1)).reshape(-1)
 
 
