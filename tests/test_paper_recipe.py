@@ -430,3 +430,23 @@ def test_prediction_scored_at_the_resized_size(paper_runner, shapes_root):
     metric.process(batch, [pred.to_dict()])
     scores = metric.compute_metrics(metric.results)
     assert np.isfinite(scores['mIoU'])
+
+
+def test_strict_cache_loop_with_separate_optimizers(stage2_files, data_copies,
+                                                    tmp_path):
+    """The strict layout trains with the two optimizers too (one generator
+    step per pixel batch), through the feature cache loop."""
+    cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files)
+    paper = Config.fromfile(PAPER_BASE)
+    cfg.optim_wrapper = paper.optim_wrapper
+    cfg.param_scheduler = paper.param_scheduler
+    cfg.param_scheduler.classifier[0].end = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    iters = len(runner.train_dataloader)
+    optim = runner.optim_wrapper
+    gen_param = next(runner.model.generative_head.parameters())
+    assert int(optim['generator'].optimizer.state[gen_param]['step']) == iters
+    cls_param = runner.model.decode_head.classifier.conv.weight
+    assert 'momentum_buffer' in optim['classifier'].optimizer.state[cls_param]
+    assert osp.isfile(osp.join(str(tmp_path), 'zs3_feature_cache.pth'))

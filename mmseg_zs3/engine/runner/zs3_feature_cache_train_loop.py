@@ -11,6 +11,7 @@ from mmengine.dist import all_gather_object, get_dist_info, is_main_process
 from mmengine.fileio import get as read_bytes
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapperDict
 from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import LOOPS
 from torch.utils.data import DataLoader
@@ -273,9 +274,15 @@ class ZS3FeatureCacheTrainLoop(EpochBasedTrainLoop):
         devices = [torch.cuda.current_device()] if (
             torch.cuda.is_available() and torch.cuda.is_initialized()) else []
         self.runner.model.train()
+        # separate optimizers (an OptimWrapperDict has no context of its
+        # own): the classifier's (autocast), as the model's train_step uses
+        wrapper = self.runner.optim_wrapper
+        if isinstance(wrapper, OptimWrapperDict):
+            wrapper = dict(wrapper.items()).get('classifier',
+                                                next(iter(wrapper.values())))
         with torch.random.fork_rng(devices=devices):
             for i, data_batch in enumerate(loader):
-                with self.runner.optim_wrapper.optim_context(model):
+                with wrapper.optim_context(model):
                     pixels = model.extract_pixels(data_batch)
                 cache.add(pixels['inputs'], pixels['data_samples'],
                           indices[i * batch_size:(i + 1) * batch_size])
