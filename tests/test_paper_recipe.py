@@ -215,6 +215,10 @@ def test_train_step_bad_optimizers(paper_runner):
     renamed = OptimWrapperDict(gen=optim['generator'], cls=optim['classifier'])
     with pytest.raises(ValueError, match=r"\['cls', 'gen'\]"):
         model.train_step(copy.deepcopy(batch), renamed)
+    swapped = OptimWrapperDict(
+        generator=optim['classifier'], classifier=optim['generator'])
+    with pytest.raises(ValueError, match="'generator' optimizer must hold"):
+        model.train_step(copy.deepcopy(batch), swapped)
     with pytest.raises(ValueError, match='per_image_class'):
         model.loss(*model.data_preprocessor(batch, True).values())
 
@@ -397,6 +401,14 @@ def test_score_at_resized_shape(shapes_root):
     ])
     with pytest.raises(ValueError, match=osp.basename(info['seg_map_path'])):
         wrong_order(copy.deepcopy(info))
+    # inference (no label): predictions at the original size, as usual
+    _, no_label = _pipeline(shapes_root, [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(2048, 96), keep_ratio=True),
+        dict(type='ScoreAtResizedShape'),
+    ])
+    results = no_label(copy.deepcopy(info))
+    assert results['ori_shape'] == original.shape[:2] != (96, 96)
 
 
 def test_prediction_scored_at_the_resized_size(paper_runner, shapes_root):

@@ -17,10 +17,14 @@ class ScoreAtResizedShape(BaseTransform):
     prediction at that size and the metric compares it with the resized
     label.
 
+    Without a label (mmseg's ``inference_model`` and ``MMSegInferencer``
+    remove ``LoadAnnotations`` from the test pipeline) nothing is scored, and
+    ``ori_shape`` is left alone: predictions come back at the original size.
+
     Required Keys:
 
     - img_shape
-    - gt_seg_map (optional: without a label there is nothing to score)
+    - gt_seg_map (optional)
 
     Modified Keys:
 
@@ -34,7 +38,9 @@ class ScoreAtResizedShape(BaseTransform):
     def transform(self, results: dict) -> dict:
         shape = tuple(results['img_shape'][:2])
         seg = results.get('gt_seg_map')
-        if seg is not None and tuple(seg.shape[:2]) != shape:
+        if seg is None:
+            return results
+        if tuple(seg.shape[:2]) != shape:
             raise ValueError(
                 f'ScoreAtResizedShape: the label map of '
                 f'{results.get("seg_map_path", results.get("img_path"))} is '

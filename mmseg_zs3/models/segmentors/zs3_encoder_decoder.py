@@ -419,7 +419,9 @@ class ZS3EncoderDecoder(EncoderDecoder):
             ValueError: ``generator_steps='per_image_class'`` with one
                 optimizer wrapper, or with a pixel batch; an
                 ``OptimWrapperDict`` whose names are not ``'generator'`` and
-                ``'classifier'``.
+                ``'classifier'``, or whose generator wrapper holds other
+                parameters than the generative head's (or the classifier's
+                some of them).
         """
         if not isinstance(optim_wrapper, OptimWrapperDict):
             if self.generator_steps == 'per_image_class':
@@ -434,6 +436,7 @@ class ZS3EncoderDecoder(EncoderDecoder):
             raise ValueError(
                 f'separate optimizers must be named {OPTIMIZER_NAMES}; got '
                 f'{sorted(optim_wrapper.keys())}')
+        self._check_separate_optimizers(optim_wrapper)
         gen_optim = optim_wrapper['generator']
         cls_optim = optim_wrapper['classifier']
         with cls_optim.optim_context(self):
@@ -555,6 +558,28 @@ class ZS3EncoderDecoder(EncoderDecoder):
                 [labels, self.unseen_ids.repeat_interleave(n_gen)])
         losses.update(self._classifier_loss(feats, labels))
         return losses
+
+    def _check_separate_optimizers(self,
+                                   optim_wrapper: OptimWrapperDict) -> None:
+        """Raise unless the ``'generator'`` wrapper holds parameters of the
+        generative head only and the ``'classifier'`` wrapper none of them
+        (swapped modules would train nothing, silently)."""
+        generator = {id(p) for p in self.generative_head.parameters()}
+        for name in OPTIMIZER_NAMES:
+            params = [
+                p for group in optim_wrapper[name].optimizer.param_groups
+                for p in group['params']
+            ]
+            inside = [id(p) in generator for p in params]
+            ok = all(inside) if name == 'generator' else not any(inside)
+            if not (params and ok):
+                raise ValueError(
+                    f"the '{name}' optimizer must hold " +
+                    ('the generative head' if name == 'generator' else
+                     'the classifier (not the generative head)') +
+                    f"'s parameters; it holds {len(params)} tensors, "
+                    f'{sum(inside)} of the generative head (check '
+                    f'optim_wrapper.{name}.module)')
 
     def _loss_paper(self,
                     feats: Tensor,
