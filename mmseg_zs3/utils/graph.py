@@ -9,9 +9,10 @@ the pixels (each pixel pushed once per visiting neighbour); here
 
 - connected components come from ``scipy.ndimage.label`` (one call per class
   present, 3x3 structure) for CPU tensors, or from a torch label propagation
-  (minimum over the 8 same-label neighbours plus pointer jumping, every
-  operation on the whole map) for tensors on an accelerator, where scipy
-  cannot run. Both give the same graph;
+  (each tree's root hooked to the smallest root among the 8 same-label
+  neighbours, then pointer jumping; every operation on the whole map) for
+  tensors on an accelerator, where scipy cannot run. Both give the same
+  graph;
 - edges come from four shifted comparisons of the node map (right, down, the
   two diagonals), made unique with ``torch.unique`` over ``lo * N + hi`` keys:
   memory and time O(h * w), never an ``N x N`` matrix, so 10,000 components
