@@ -457,7 +457,14 @@ def test_interrupted_pass_resumes_to_the_same_maps(clean_run, shapes_root,
     written = sorted(
         f for f in os.listdir(osp.join(pseudo_dir, gen)) if f.endswith('.png'))
     assert len(written) == 3
-    inodes = {f: os.stat(osp.join(pseudo_dir, gen, f)).st_ino for f in written}
+    # a power loss can leave a renamed map empty (maps are synced only
+    # before the manifest): such a map is labeled again, the others kept
+    with open(osp.join(pseudo_dir, gen, written[0]), 'wb'):
+        pass
+    inodes = {
+        f: os.stat(osp.join(pseudo_dir, gen, f)).st_ino
+        for f in written[1:]
+    }
     monkeypatch.setattr(module.pl, 'encode_png', real)
     shutil.rmtree(osp.join(work, 'last_checkpoint'), ignore_errors=True)
     _train(zs5_config(shapes_root, work, zs3_checkpoint))

@@ -204,10 +204,17 @@ def add_to_histograms(hist: np.ndarray, cand: np.ndarray,
         unseen (Sequence[int]): Unseen class indices, in ``hist``'s order.
     """
     cls, score = decode(cand)
-    for row, c in enumerate(unseen):
-        mine = score[cls == c]
-        if mine.size:
-            hist[row] += np.bincount(mine, minlength=SCORE_LEVELS + 1)
+    rows = np.full(256, -1, np.int64)
+    rows[list(unseen)] = np.arange(len(unseen))
+    row = rows[cls]
+    mine = row >= 0
+    if not mine.any():
+        return
+    # one sort over this map's candidates, not one histogram-sized array
+    # per class
+    keys, counts = np.unique(
+        row[mine] * (SCORE_LEVELS + 1) + score[mine], return_counts=True)
+    hist.reshape(-1)[keys] += counts
 
 
 def apply_thresholds(cand: np.ndarray,
@@ -252,7 +259,10 @@ def read_map(path: str) -> np.ndarray:
     import cv2
     with open(path, 'rb') as f:
         data = f.read()
-    cand = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    cand = None
+    if data:  # OpenCV asserts on an empty buffer
+        cand = cv2.imdecode(
+            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if cand is None or cand.dtype != np.uint8 or cand.ndim != 3 or \
             cand.shape[2] != 3:
         raise ValueError(

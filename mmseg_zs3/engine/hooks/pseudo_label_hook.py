@@ -474,14 +474,14 @@ class PseudoLabelHook(Hook):
         hist = np.zeros((len(unseen), pl.SCORE_LEVELS + 1), dtype=np.int64)
         rank, world_size = get_dist_info()
         mine = list(range(rank, len(self.dataset), world_size))
-        done = [
-            i for i in mine if osp.isfile(osp.join(gen_dir, self.names[i]))
-        ]
-        todo = [i for i in mine if i not in set(done)]
-        for i in done:  # an interrupted pass: its maps are complete
-            pl.add_to_histograms(hist,
-                                 pl.read_map(osp.join(gen_dir, self.names[i])),
-                                 unseen)
+        done, todo = [], []
+        for i in mine:  # an interrupted pass: its maps are complete
+            cand = self._written_map(osp.join(gen_dir, self.names[i]), i)
+            if cand is None:
+                todo.append(i)
+            else:
+                pl.add_to_histograms(hist, cand, unseen)
+                done.append(i)
         num_done = all_gather_sum(len(done))
         if num_done:
             _log(f'PseudoLabelHook: resuming {folder}: {num_done} maps of '
@@ -520,6 +520,9 @@ class PseudoLabelHook(Hook):
                 n: int(h[min(t, pl.SCORE_LEVELS + 1):].sum())
                 for n, h, t in zip(names, hist, thresholds)
             })
+        # the maps were not synced one by one (~10 ms each): once now, before
+        # the manifest says they are complete
+        os.sync()
         barrier()  # every map is written
         if is_main_process():
             with atomic_open(
@@ -563,13 +566,25 @@ class PseudoLabelHook(Hook):
                         if self.ranking == 'image':
                             cand = pl.keep_top_by_image(
                                 cand, unseen, self.percent)
-                        with atomic_open(osp.join(gen_dir, name)) as f:
+                        with atomic_open(
+                                osp.join(gen_dir, name), sync=False) as f:
                             f.write(pl.encode_png(cand))
                         pl.add_to_histograms(hist, cand, unseen)
                     if bar is not None:
                         bar.update()
         finally:
             model.train(was_training)
+
+    def _written_map(self, path: str, index: int) -> Optional[np.ndarray]:
+        """The map an interrupted pass wrote for image ``index``, or None
+        to label it (none written, or unreadable after a power loss: maps
+        are synced only at the end of a pass)."""
+        if not osp.isfile(path):
+            return None
+        try:
+            return pl.read_map(path)
+        except (OSError, ValueError):
+            return None
 
     def _candidates(self, sample, unseen: List[int]) -> np.ndarray:
         logits = sample.seg_logits.data
