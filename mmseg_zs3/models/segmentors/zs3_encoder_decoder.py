@@ -57,9 +57,9 @@ class ZS3EncoderDecoder(EncoderDecoder):
     .. code:: text
 
      train_step(image batch): data_preprocessor() -> forward('loss') -> loss()
-     loss(images): extract_pixel_features() -> seen_pixels()
-                   -> loss_by_pixels()
-                   (paper layout: extract_pixel_features() -> _loss_paper())
+     loss(images): extract_pixel_features() -> loss_by_images()
+     loss_by_images(): seen_pixels() -> loss_by_pixels()
+                       (paper layout: _loss_paper())
      extract_pixels(image batch): data_preprocessor() ->
                    extract_pixel_features() -> seen_pixels() -> pixel batch
      train_step(pixel batch): data_preprocessor() -> forward('loss') -> loss()
