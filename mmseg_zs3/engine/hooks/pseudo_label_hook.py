@@ -11,13 +11,14 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
-from mmengine.dist import all_reduce, barrier, get_dist_info, is_main_process
+from mmengine.dist import (all_reduce, barrier, broadcast, get_dist_info,
+                           is_main_process)
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS, HOOKS
 from torch.utils.data import DataLoader
 
-from ...fileio import atomic_open
+from ...fileio import atomic_open, host_name
 from ...splits import SplitSpec, ZeroShotSplit, build_split
 from ...utils import pseudo_labels as pl
 from ...utils.progress import Progress
@@ -302,7 +303,9 @@ class PseudoLabelHook(Hook):
     def _check_writable(folder: str) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
-            probe = osp.join(folder, '.write_probe')
+            # one name per process: the ranks of a DDP run probe at once
+            probe = osp.join(folder,
+                             f'.write_probe-{host_name()}-{os.getpid()}')
             with atomic_open(probe, 'w') as f:
                 f.write('')
             os.remove(probe)
@@ -443,6 +446,12 @@ class PseudoLabelHook(Hook):
         """
         start = time.perf_counter()
         model = unwrapped_model(runner)
+        if get_dist_info()[1] > 1:
+            # DDP keeps each rank's BN statistics (broadcast_buffers=False);
+            # the pass predicts with rank 0's, which its checkpoints hold, so
+            # that the maps do not depend on the number of processes
+            for buf in model.buffers():
+                broadcast(buf, 0)
         key = dict(
             settings=self.settings_digest,
             weights=weights_digest(model),
