@@ -183,6 +183,10 @@ def test_graph_bad_input():
         build_label_graph(torch.zeros(3, 3, dtype=torch.long), 255, 'keep')
     with pytest.raises(ValueError, match="backend='cuda'"):
         build_label_graph(torch.zeros(3, 3, dtype=torch.long), backend='cuda')
+    with pytest.raises(ValueError, match=r'negative labels \[-2\]'):
+        build_label_graph(torch.tensor([[0, -2], [I, 1]]))
+    # a negative ignore_index is no bad label
+    assert build_label_graph(torch.tensor([[0, -1]]), -1).num_nodes == 1
     g = build_label_graph(torch.tensor(LABELS))
     with pytest.raises(ValueError, match=r'\(2, 5, 5\).*\(6, 7\)'):
         node_features(torch.zeros(2, 5, 5), g)
@@ -270,6 +274,8 @@ def test_neck_bad_input():
         neck(torch.zeros(3, 599), torch.zeros(2, 0, dtype=torch.long))
     with pytest.raises(ValueError, match='outside a graph of 3 nodes'):
         neck(torch.zeros(3, 600), torch.tensor([[0], [5]]))
+    with pytest.raises(ValueError, match='torch.float32; expected'):
+        neck(torch.zeros(3, 600), torch.tensor([[0.], [1.]]))
 
 
 # ---------------------------------------------------------------------------
@@ -443,6 +449,14 @@ def test_head_bad_input():
         _run(_head(), feats, labels, 'loose')
     with pytest.raises(ValueError, match=r'\(2, 6, 12, 12\).*\(2, 6, 6\)'):
         _run(_head(), feats, labels[:, :6, :6])
+    with pytest.raises(
+            ValueError, match=r'labels \[9\] are no class of the 6'):
+        _run(_head(), feats, labels.masked_fill(labels == 2, 9))
+    with pytest.raises(ValueError, match='background_index=-1'):
+        _head(background_index=-1)
+    with pytest.raises(
+            ValueError, match='background_index=6, but there are 6'):
+        _run(_head(background_index=6), feats, labels)
 
 
 def test_head_refuses_pixel_batches_in_training():

@@ -177,8 +177,9 @@ def build_label_graph(label_map: Tensor,
         no node (all ignored, dropped) has no node.
 
     Raises:
-        ValueError: ``label_map`` is not a 2-D integer tensor, or an option
-            is not one of its choices.
+        ValueError: ``label_map`` is not a 2-D integer tensor, holds a
+            negative label other than ``ignore_index``, or an option is not
+            one of its choices.
     """
     _check_choice('ignore_regions', ignore_regions, IGNORE_REGIONS)
     _check_choice('backend', backend, BACKENDS)
@@ -191,6 +192,11 @@ def build_label_graph(label_map: Tensor,
                          f'{getattr(label_map, "dtype", "")}')
     label = label_map.long()
     h, w = label.shape
+    bad = label[(label < 0) & (label != ignore_index)]
+    if bad.numel():
+        raise ValueError(
+            f'label_map holds negative labels {sorted(set(bad.tolist()))} '
+            f'(ignore_index={ignore_index}); expected class indices >= 0')
     if ignore_regions == 'drop':
         valid = label != ignore_index
     else:

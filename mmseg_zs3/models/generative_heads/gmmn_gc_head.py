@@ -165,6 +165,9 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
         if not isinstance(max_nodes, int) or max_nodes < 2:
             raise ValueError(f'max_nodes={max_nodes!r} must be an integer '
                              '>= 2')
+        if not isinstance(background_index, int) or background_index < 0:
+            raise ValueError(f'background_index={background_index!r} must '
+                             'be a class index >= 0')
         if node_loss_weight < 0:
             raise ValueError(
                 f'node_loss_weight={node_loss_weight} must be >= 0')
@@ -393,8 +396,10 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
             ``loss_node_cls`` and ``acc_node`` (percent, detached).
 
         Raises:
-            ValueError: An unknown ``layout``, or ``feats`` and ``labels``
-                of different batch or spatial sizes.
+            ValueError: An unknown ``layout``; ``feats`` and ``labels`` of
+                different batch or spatial sizes; a label that is neither a
+                class of ``embeddings`` nor ``ignore_index``; or
+                ``background_index`` outside the classes.
         """
         _check_choice('layout', layout, LAYOUTS)
         self._context_seen = True
@@ -405,6 +410,18 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
                 f'{tuple(labels.shape)} do not match; expected [B, C, h, w] '
                 'and [B, h, w]')
         self.check_embeddings(embeddings)
+        num_classes = len(embeddings)
+        if self.background_index >= num_classes:
+            raise ValueError(
+                f'background_index={self.background_index}, but there are '
+                f'{num_classes} class embeddings')
+        bad = labels[((labels < 0) | (labels >= num_classes))
+                     & (labels != ignore_index)]
+        if bad.numel():
+            raise ValueError(
+                f'labels {sorted(set(bad.tolist()))} are no class of the '
+                f'{num_classes} class embeddings (ignore_index='
+                f'{ignore_index})')
         device = feats.device
         seen_ids = torch.as_tensor(seen_ids, device=device)
         unseen_ids = torch.as_tensor(unseen_ids, device=device)

@@ -136,7 +136,8 @@ class GraphContextNeck(BaseModule):
 
         Raises:
             ValueError: ``x`` is not ``[N, in_channels]``, ``num_nodes``
-                differs from ``N``, or an edge names no node.
+                differs from ``N``, ``edges`` is not ``[2, E]`` integers, or
+                an edge names no node.
         """
         if x.dim() != 2 or x.shape[1] != self.in_channels:
             raise ValueError(f'node inputs of shape {tuple(x.shape)}; '
@@ -145,9 +146,11 @@ class GraphContextNeck(BaseModule):
         n = x.shape[0]
         if num_nodes is not None and num_nodes != n:
             raise ValueError(f'num_nodes={num_nodes} but x has {n} rows')
-        if edges.dim() != 2 or edges.shape[0] != 2:
+        if edges.dim() != 2 or edges.shape[0] != 2 or \
+                edges.dtype.is_floating_point or edges.dtype == torch.bool:
             raise ValueError(
-                f'edges of shape {tuple(edges.shape)}; expected [2, E]')
+                f'edges of shape {tuple(edges.shape)} and dtype '
+                f'{edges.dtype}; expected [2, E] integer node ids')
         row, col, value = graph_adjacency(
             edges.to(x.device), n, self.form, dtype=x.dtype)
         h = self.dropout(self.act(self.gc1(x, row, col, value)))
