@@ -10,6 +10,9 @@ from . import compat
 compat.apply()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .utils.config_package import register_config_package  # noqa: E402
 from .version import __version__  # noqa: E402,F401
+
+register_config_package()
 
 __all__ = ['__version__']

@@ -23,8 +23,9 @@ def _sets_schedule(path: str) -> bool:
 
 STAGE2_CONFIGS = [
     p for p in sorted(
-        glob.glob(osp.join(REPO, 'configs/zs3/zs3net*_deeplabv3plus_*.py')) +
-        glob.glob(osp.join(REPO, 'configs/zs3/zs3net_*shapes*.py')))
+        glob.glob(
+            osp.join(REPO, 'configs/zs3/_base_/schedules/zs3net_stage2_*.py'))
+        + glob.glob(osp.join(REPO, 'configs/zs3/zs3net_*shapes*.py')))
     if _sets_schedule(p)
 ]
 SHAPES_STAGE2 = osp.join(REPO, 'configs', 'zs3',

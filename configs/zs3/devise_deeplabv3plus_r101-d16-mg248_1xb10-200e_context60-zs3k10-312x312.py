@@ -1,32 +1,16 @@
-# The DeViSE-style baseline of ZS3Net (ZS3NET.md section 6), Pascal-Context-60,
-# K = 10 (split 'zs3_context', k=10): the stage-1 network and recipe of the
-# same K (seen-only data, 200 epochs from ImageNet weights), with the final 1x1
-# classifier replaced by a projection into the word2vec space; every class,
-# unseen included, is scored by cosine similarity (times `scale`) with its
-# embedding. Trained end to end on seen classes only (`train_classes='seen'`
-# masks the unseen scores out of the loss); prediction is over all classes.
-# The authors never released this baseline: the projection (1x1 conv to the
-# embedding dimension), the cosine scale 10 and the cross-entropy over
-# cosine scores are our choices (as SPNet's classifier).
-# The embedding file and how to build it: see
-# zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_context60-zs3k2-312x312.py.
-# Shipped for K = 2 and K = 10, the two K with published baseline numbers.
 _base_ = [
-    './seen-only_deeplabv3plus_r101-d16-mg248_1xb10-200e_context60-zs3k10-312x312.py'
+    './seen-only_deeplabv3plus_r101-d16-mg248_1xb10-200e_'
+    'context60-zs3k10-312x312.py'
 ]
 model = dict(
     decode_head=dict(
         _delete_=True,
         type='ZeroShotDecodeHead',
-        head={{_base_.model.decode_head}},
+        head=_base_.model.decode_head,
         classifier=dict(
             type='ProjectionClassifier',
-            class_embedding=dict(
-                type='ClassEmbedding',
-                embedding_file='data/class_embeddings/word2vec_context60.npz',
-                classes='PascalContextDataset',
-                dim=300),
+            class_embedding=_base_.class_embedding,
             scale=10.0),
-        split={{_base_.zs3_split}},
+        split=_base_.zs3_split,
         classes='PascalContextDataset',
         train_classes='seen'))

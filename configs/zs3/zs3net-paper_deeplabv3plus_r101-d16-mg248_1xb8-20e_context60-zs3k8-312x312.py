@@ -1,29 +1,33 @@
-# ZS3Net stage 2, Pascal-Context-60, K = 8, the official layout, to reproduce
-# the published numbers (ZS3NET.md section 3): every training image is used
-# with its full labels; an image containing unseen pixels gets a fully
-# generated feature map laid out on its ground-truth mask (this reads unseen
-# ground truth: label leakage for a strict zero-shot protocol); the generator
-# learns only from images without unseen pixels; unseen classes weighted 100;
-# and the official quirks: the frozen network runs in train mode (BN statistics
-# drift, dropout on the real features) and the CE is divided again by the batch
-# size. The feature cache does not apply (the layout needs the images): the
-# plain EpochBasedTrainLoop runs the frozen network at every step.
-# Other deviations (one Adam optimizer, poly per epoch, centre crop, raw
-# features): as listed in zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_context60-zs3k2-312x312.py.
 _base_ = [
-    './zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_context60-zs3k8-312x312.py'
+    './_base_/models/deeplabv3plus_r101-d16-mg248.py',
+    './_base_/models/zs3net_gmmn.py', './_base_/datasets/zs3_context60.py',
+    './_base_/schedules/zs3net-paper_stage2_20e.py', './_base_/zs3_runtime.py'
 ]
+zs3_split = dict(name='zs3_context', k=8)
+load_from = ('work_dirs/seen-only_deeplabv3plus_r101-d16-mg248_1xb10-200e_'
+             'context60-zs3k8-312x312/epoch_200.pth')
 model = dict(
-    unseen_layout='paper',
-    unseen_weight=100.0,
-    frozen_mode='train',
-    paper_batch_average=True)
-# All training images, unseen classes included (the dataset SeenOnlyDataset
-# wraps in the strict config), with the same deterministic pipeline.
+    _base_.zs3net,
+    **_base_.zs3net_paper,
+    decode_head=dict(
+        _base_.zs3net_head,
+        **_base_.zs3net_paper_head,
+        head=dict(_base_.model.decode_head, num_classes=60),
+        split=zs3_split,
+        classes='PascalContextDataset'),
+    class_embedding=_base_.class_embedding)
 train_dataloader = dict(
-    dataset=dict(_base_.train_dataloader.dataset.dataset, _delete_=True))
-train_cfg = dict(
-    _delete_=True,
-    type='EpochBasedTrainLoop',
-    max_epochs={{_base_.max_epochs}},
-    val_interval={{_base_.max_epochs}})
+    batch_size=8,
+    dataset=dict(
+        _delete_=True,
+        type='ConcatDataset',
+        datasets=[
+            dict(
+                _base_.dataset_train,
+                pipeline=_base_.zs3net_paper_train_pipeline)
+        ]))
+val_dataloader = dict(dataset=dict(pipeline=_base_.zs3net_paper_test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(_base_.zs3net_paper_metric, split=zs3_split)
+test_evaluator = val_evaluator
+log_processor = dict(by_epoch=True)

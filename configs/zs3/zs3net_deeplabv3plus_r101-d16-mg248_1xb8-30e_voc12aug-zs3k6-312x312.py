@@ -1,15 +1,21 @@
-# ZS3Net stage 2, VOC12aug, K = 6 unseen classes (split 'zs3_voc', k=6), strict
-# layout: the recipe of zs3net_deeplabv3plus_r101-d16-mg248_1xb8-30e_voc12aug-zs3k2-312x312.py (which
-# lists the hyper-parameters and every deviation from the official code) with
-# the split and the stage-1 checkpoint of K = 6.
 _base_ = [
-    './zs3net_deeplabv3plus_r101-d16-mg248_1xb8-30e_voc12aug-zs3k2-312x312.py'
+    './_base_/models/deeplabv3plus_r101-d16-mg248.py',
+    './_base_/models/zs3net_gmmn.py',
+    './_base_/datasets/zs3_voc12aug_stage2.py',
+    './_base_/schedules/zs3net_stage2_30e.py', './_base_/zs3_runtime.py'
 ]
-load_from = (
-    'work_dirs/seen-only_deeplabv3plus_r101-d16-mg248_1xb16-200e_voc12aug-zs3k6-312x312/'
-    'epoch_200.pth')
 zs3_split = dict(name='zs3_voc', k=6)
-model = dict(decode_head=dict(split=zs3_split))
+load_from = ('work_dirs/seen-only_deeplabv3plus_r101-d16-mg248_1xb16-200e_'
+             'voc12aug-zs3k6-312x312/epoch_200.pth')
+model = dict(
+    _base_.zs3net,
+    decode_head=dict(
+        _base_.zs3net_head,
+        head=dict(_base_.model.decode_head, num_classes=21),
+        split=zs3_split,
+        classes='PascalVOCDataset'),
+    class_embedding=_base_.class_embedding)
 train_dataloader = dict(dataset=dict(split=zs3_split))
 val_evaluator = dict(split=zs3_split)
 test_evaluator = val_evaluator
+log_processor = dict(by_epoch=True)

@@ -1,17 +1,15 @@
-# ZS3Net stage 2 on the shapes demo (strict layout: no unseen ground truth is
-# read). Loads the stage-1 seen-only checkpoint, freezes the feature extractor
-# in eval mode, trains the GMMN generator on seen-class features (MMD) and
-# retrains the re-initialised 1x1 classifier on real seen + generated unseen
-# features. Frozen features are computed once and cached
-# (ZS3FeatureCacheTrainLoop).
-#
-# Deviations from the official stage 2, each a config argument:
-# - features L2-normalised and scaled (feature_norm/feature_scale) so that
-#   their squared distances suit the fixed MMD bandwidths (2..80); the
-#   official code uses raw features (see ../../../docs or FINDINGS).
-# - one Adam optimizer (generator lr 2e-4 as official; the classifier with
-#   lr_mult) instead of Adam + SGD 0.07.
-_base_ = ['./seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py']
+# ZS3Net stage 2 on the shapes demo (strict layout), from the seen-only
+# checkpoint of seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py.
+# Features L2-normalised and scaled by 2 (the official code feeds them raw)
+# so that their squared distances suit the fixed MMD bandwidths (2..80).
+_base_ = [
+    './_base_/models/unet-s2_fcn-tiny.py',
+    './_base_/zs3_shapes_seen_only_data.py',
+    './_base_/schedules/zs3_shapes_schedule.py',
+    './_base_/zs3_runtime.py',
+]
+custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 load_from = 'work_dirs/demo/seen_only/iter_1200.pth'
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 # classes and dim give the shape, so that testing and inference work from a

@@ -1,23 +1,12 @@
-# VOC 2012 + SBD ("voc12aug", 10582 images) for ZS3Net stage 1, seen-only.
-# Training data: mmseg's voc12aug ConcatDataset wrapped in SeenOnlyDataset
-# (policy 'drop_image' = the paper: every image with an unseen pixel is
-# removed; 'ignore' = the peers). Recipe: random scale 0.5-2.0 of a 312 short
-# side, crop 312, flip, Gaussian blur (p=0.5; RandomGaussianBlur, as mmseg
-# has no 2-D blur), pad (image 0, label 255), total batch 16.
-# Validation: VOC 2012 val (1449), short side resized to 513, single scale
-# (mmseg scores at the original resolution), ZeroShotIoUMetric.
-# CheckSegMap (after LoadAnnotations) refuses, naming the file, a label value
-# that is no class (255 is ignored), a label map of another size than its
-# image, or one with 3 channels.
-# 'drop_image' scans the annotations once (with the pipeline's LoadAnnotations
-# and its backend_args) and caches the class presence per user, in
-# $MMSEG_ZS3_CACHE/class_presence or ~/.cache/mmseg_zs3/class_presence (never
-# next to the data); set cache_dir in the SeenOnlyDataset dict to choose.
-# Set the split's k in the config that inherits this file.
 _base_ = ['mmseg::_base_/datasets/pascal_voc12_aug.py']
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (312, 312)
 zs3_split = dict(name='zs3_voc', k=None)
+class_embedding = dict(
+    type='ClassEmbedding',
+    embedding_file='data/class_embeddings/word2vec_voc12.npz',
+    classes='PascalVOCDataset',
+    dim=300)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -29,7 +18,6 @@ train_pipeline = [
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
-    # the official stage 1 blurs half of the images (sigma ~ U[0, 1) px)
     dict(type='RandomGaussianBlur', prob=0.5, sigma_range=(0., 1.)),
     dict(type='Pad', size=crop_size),
     dict(type='PackSegInputs')

@@ -1,7 +1,3 @@
-# ZS3Net stage-1 recipe: SGD (momentum 0.9, weight decay 5e-4), lr 0.007 on
-# the backbone and 10x (0.07) on the head, poly 0.9 decay per iteration,
-# 200 epochs. The loop is epoch-based so that the iteration count equals 200
-# epochs of the *filtered* (seen-only) training set, whatever its size.
 optimizer = dict(type='SGD', lr=0.007, momentum=0.9, weight_decay=5e-4)
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -29,5 +25,3 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=True, interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# Pair with `log_processor = dict(by_epoch=True)` in the config that combines
-# this file with a runtime (default_runtime.py also defines log_processor).

@@ -1,0 +1,56 @@
+_base_ = ['mmseg::_base_/datasets/coco-stuff164k.py']
+data_root = 'data/coco_stuff164k'
+crop_size = (312, 312)
+zs3_split = dict(name='spnet_cocostuff', k=15)
+class_embedding = dict(
+    type='ClassEmbedding',
+    embedding_file='data/class_embeddings/word2vec_coco-stuff164k.npz',
+    classes='COCOStuffDataset',
+    dim=300)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap', num_classes=171),
+    dict(
+        type='RandomResize',
+        scale=(2048, 312),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomGaussianBlur', prob=0.5, sigma_range=(0., 1.)),
+    dict(type='Pad', size=crop_size),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 513), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='CheckSegMap', num_classes=171),
+    dict(type='PackSegInputs')
+]
+dataset_train = dict(
+    type='COCOStuffDataset',
+    data_root=data_root,
+    data_prefix=dict(
+        img_path='images/train2017', seg_map_path='annotations/train2017'),
+    pipeline=train_pipeline)
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        _delete_=True,
+        type='SeenOnlyDataset',
+        dataset=dataset_train,
+        split=zs3_split,
+        policy='ignore'))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='ZeroShotIoUMetric',
+    split=zs3_split,
+    nan_policy='ignore',
+    iou_metrics=['mIoU'])
+test_evaluator = val_evaluator

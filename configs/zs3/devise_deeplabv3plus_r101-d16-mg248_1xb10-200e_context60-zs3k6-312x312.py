@@ -1,0 +1,16 @@
+_base_ = [
+    './seen-only_deeplabv3plus_r101-d16-mg248_1xb10-200e_'
+    'context60-zs3k6-312x312.py'
+]
+model = dict(
+    decode_head=dict(
+        _delete_=True,
+        type='ZeroShotDecodeHead',
+        head=_base_.model.decode_head,
+        classifier=dict(
+            type='ProjectionClassifier',
+            class_embedding=_base_.class_embedding,
+            scale=10.0),
+        split=_base_.zs3_split,
+        classes='PascalContextDataset',
+        train_classes='seen'))
