@@ -144,6 +144,7 @@ def build_models(
             ZS3Net model other than the generator and embeddings missing).
     """
     from mmengine.config import Config, ConfigDict
+    from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
@@ -183,7 +184,11 @@ def build_models(
             raise ValueError(f'the stock weights do not carry over: missing '
                              f'{missing}, unused {result.unexpected_keys}')
         models[name] = model
-    return {k: m.to(device).eval() for k, m in models.items()}
+    # as mmengine's Runner does in a one-process run
+    return {
+        k: revert_sync_batchnorm(m).to(device).eval()
+        for k, m in models.items()
+    }
 
 
 def image_batch(batch: int, size: int, seed: int = 0) -> dict:
@@ -252,6 +257,18 @@ def interleaved_times(runs: Dict[str, Callable[[],
     return times
 
 
+def peak_memory_mib(call: Callable[[], None], device: str) -> Optional[float]:
+    """Peak CUDA memory allocated during one ``call()``, in MiB (the
+    model's weights included); None on CPU."""
+    if not device.startswith('cuda'):
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    call()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
 def measure(config: str = DEFAULT_CONFIG,
             size: int = 64,
             batch: int = 1,
@@ -276,9 +293,10 @@ def measure(config: str = DEFAULT_CONFIG,
     Returns:
         dict: The settings, ``max_abs_diff`` (of the ``zs3net`` and stock
         scores), and per model (``stock``, ``zs3net``, maybe
-        ``zs3net_configured``) ``median_ms``, ``p10_ms``, ``p90_ms`` and
-        ``ratio``: the median over the rounds of its time divided by the
-        stock model's time of the same round.
+        ``zs3net_configured``) ``median_ms``, ``p10_ms``, ``p90_ms``,
+        ``ratio`` (the median over the rounds of its time divided by the
+        stock model's time of the same round) and ``peak_mib`` (CUDA only,
+        else None).
 
     Raises:
         RuntimeError: The ZS3Net model's scores differ from the stock
@@ -313,7 +331,8 @@ def measure(config: str = DEFAULT_CONFIG,
             median_ms=float(np.median(values)) * 1e3,
             p10_ms=float(np.percentile(values, 10)) * 1e3,
             p90_ms=float(np.percentile(values, 90)) * 1e3,
-            ratio=float(np.median(values / stock)))
+            ratio=float(np.median(values / stock)),
+            peak_mib=peak_memory_mib(run(models[name]), device))
     return dict(
         config=osp.relpath(config, REPO)
         if config.startswith(REPO) else config,
@@ -349,6 +368,8 @@ def report(result: dict) -> str:
     for name, m in r['models'].items():
         ratio = '' if name == 'stock' else \
             f', ratio to stock {m["ratio"]:.4f}'
+        if m['peak_mib'] is not None:
+            ratio += f', peak {m["peak_mib"]:.0f} MiB'
         lines.append(f'  {TITLES[name] + ":":28s} median {m["median_ms"]:8.3f}'
                      f' ms (p10 {m["p10_ms"]:.3f}, p90 {m["p90_ms"]:.3f})'
                      f'{ratio}')
