@@ -73,7 +73,8 @@ class LabelGraph:
         return int(self.edges.shape[1])
 
 
-def _check_choice(name: str, value, choices) -> None:
+def check_choice(name: str, value, choices) -> None:
+    """Raise ValueError naming ``name=value`` and the valid ``choices``."""
     if value not in choices:
         raise ValueError(f'{name}={value!r}; expected one of {choices}')
 
@@ -181,8 +182,8 @@ def build_label_graph(label_map: Tensor,
             negative label other than ``ignore_index``, or an option is not
             one of its choices.
     """
-    _check_choice('ignore_regions', ignore_regions, IGNORE_REGIONS)
-    _check_choice('backend', backend, BACKENDS)
+    check_choice('ignore_regions', ignore_regions, IGNORE_REGIONS)
+    check_choice('backend', backend, BACKENDS)
     if not isinstance(label_map, Tensor) or label_map.dim() != 2 or \
             label_map.dtype.is_floating_point or label_map.dtype == \
             torch.bool:
@@ -260,7 +261,7 @@ def node_features(features: Tensor,
         ValueError: ``features`` does not match the node map, or an unknown
             ``mode``.
     """
-    _check_choice('mode', mode, NODE_FEATURES)
+    check_choice('mode', mode, NODE_FEATURES)
     if features.dim() != 3 or features.shape[1:] != graph.node_map.shape:
         raise ValueError(
             f'features of shape {tuple(features.shape)} do not match the '
@@ -322,7 +323,7 @@ def graph_adjacency(
     Raises:
         ValueError: An unknown ``form``, or an edge outside ``[0, N)``.
     """
-    _check_choice('form', form, ADJACENCY_FORMS)
+    check_choice('form', form, ADJACENCY_FORMS)
     if edges.numel() and (edges.min() < 0 or edges.max() >= num_nodes):
         raise ValueError(f'edges reach node ids {int(edges.min())}..'
                          f'{int(edges.max())}, outside a graph of '

@@ -11,18 +11,14 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from ...utils.graph import (IGNORE_REGIONS, NODE_FEATURES, LabelGraph,
-                            batch_graphs, build_label_graph, node_features)
+                            batch_graphs, build_label_graph, check_choice,
+                            node_features)
 from .gmmn_head import GMMNGenerativeHead
 
 CONTEXT_MMD = ('image', 'class')
 UNSEEN_SUBSTITUTIONS = ('nearest_seen', 'random')
 NODE_LOSS_WEIGHTINGS = ('relative', 'official')
 LAYOUTS = ('strict', 'paper')
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f'{name}={value!r}; expected one of {choices}')
 
 
 @MODELS.register_module()
@@ -155,13 +151,13 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
                  max_nodes: int = 1024,
                  graph_backend: str = 'auto',
                  init_cfg: Optional[dict] = None):
-        _check_choice('node_feature', node_feature, NODE_FEATURES)
-        _check_choice('context_mmd', context_mmd, CONTEXT_MMD)
-        _check_choice('ignore_regions', ignore_regions, IGNORE_REGIONS)
-        _check_choice('node_loss_weighting', node_loss_weighting,
-                      NODE_LOSS_WEIGHTINGS)
-        _check_choice('unseen_substitution', unseen_substitution,
-                      UNSEEN_SUBSTITUTIONS)
+        check_choice('node_feature', node_feature, NODE_FEATURES)
+        check_choice('context_mmd', context_mmd, CONTEXT_MMD)
+        check_choice('ignore_regions', ignore_regions, IGNORE_REGIONS)
+        check_choice('node_loss_weighting', node_loss_weighting,
+                     NODE_LOSS_WEIGHTINGS)
+        check_choice('unseen_substitution', unseen_substitution,
+                     UNSEEN_SUBSTITUTIONS)
         if not isinstance(max_nodes, int) or max_nodes < 2:
             raise ValueError(f'max_nodes={max_nodes!r} must be an integer '
                              '>= 2')
@@ -401,7 +397,7 @@ class GMMNGCGenerativeHead(GMMNGenerativeHead):
                 class of ``embeddings`` nor ``ignore_index``; or
                 ``background_index`` outside the classes.
         """
-        _check_choice('layout', layout, LAYOUTS)
+        check_choice('layout', layout, LAYOUTS)
         self._context_seen = True
         if feats.dim() != 4 or labels.shape != (feats.shape[0],
                                                 *feats.shape[2:]):

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...utils.graph import ADJACENCY_FORMS, graph_adjacency
+from ...utils.graph import ADJACENCY_FORMS, check_choice, graph_adjacency
 
 
 class GraphConvolution(nn.Module):
@@ -94,9 +94,7 @@ class GraphContextNeck(BaseModule):
                  init_cfg: Optional[dict] = dict(
                      type='Xavier', distribution='uniform', layer='Linear')):
         super().__init__(init_cfg=init_cfg)
-        if form not in ADJACENCY_FORMS:
-            raise ValueError(
-                f'form={form!r}; expected one of {ADJACENCY_FORMS}')
+        check_choice('form', form, ADJACENCY_FORMS)
         for name, value in [('in_channels', in_channels),
                             ('hidden_channels', hidden_channels),
                             ('out_channels', out_channels)]:
