@@ -367,6 +367,17 @@ def test_strict_graphs_hold_no_unseen_node():
     assert proxy.tolist() == [1, 3]
     node, cls = head._substitute(graphs[0], proxy, UNSEEN, I)
     assert (graphs[0].labels[node].item(), cls) == (1, 4)
+    # no node of a proxy class in image 1 (classes 0, 3 once 5 is ignored):
+    # a random non-background node takes a random unseen class
+    proxy = torch.tensor([1, 2])
+    for mode in ('nearest_seen', 'random'):
+        head = _head(unseen_substitution=mode)
+        for _ in range(5):
+            node, cls = head._substitute(graphs[1], proxy, UNSEEN, I)
+            assert graphs[1].labels[node].item() == 3 and cls in (4, 5)
+    # a graph of background and ignore only: nothing to substitute
+    bg = build_label_graph(torch.tensor([[0, I], [I, 0]]), I, 'node')
+    assert head._substitute(bg, proxy, UNSEEN, I) is None
 
 
 def test_node_features_default_mean_official_first_pixel():
