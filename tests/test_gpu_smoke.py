@@ -41,7 +41,8 @@ def test_cpu_mode_runs_every_phase(fast_cpu, tmp_path, capsys):
     a = result['agreement']
     assert a['ok'] and len(a['cpu_losses']) == 2
     assert a['cpu_losses'] == a['device_losses']
-    assert a['feature_rel_diff'] == 0 and a['pixel_agreement'] == 1
+    assert a['feature_rel_diff'] == a['score_rel_diff'] == 0
+    assert a['pixel_agreement'] == 1
     rows = {
         (p['phase'], p['model'], p['precision']): p
         for p in result['phases']
