@@ -341,7 +341,9 @@ def _name_facts(path: str) -> dict:
     m = re.search(
         r'_(\d+)xb(\d+)-(\d+)e_(voc12aug|context60)-zs3k(\d+)-'
         r'(\d+)x(\d+)\.py$', name)
-    assert m, f'{name} does not follow the naming scheme'
+    assert m, (f'{name}: not `..._<gpus>xb<batch>-<epochs>e_'
+               '{voc12aug|context60}-zs3k<K>-<crop>.py`; a paper config of '
+               'another protocol needs its own rows in this audit')
     return dict(
         gpus=int(m[1]),
         batch=int(m[2]),
