@@ -489,3 +489,20 @@ def test_audit_reports_a_mutation(mutation, tmp_path):
     assert found, mutation
     assert any(where in line for line in found), found
     assert audit(cfg, 'voc', k=2) == []
+
+
+@pytest.mark.parametrize('mutation',
+                         ['generator lr decayed', 'CE at stride 4'])
+@pytest.mark.parametrize('dataset', ['voc12aug', 'context60'])
+def test_audit_reports_a_mutation_of_a_shipped_leaf(mutation, dataset):
+    """The issue's two example drifts, applied to a copy of a shipped
+    leaf."""
+    path = next(p for p in PAPER_LEAVES if f'_{dataset}-' in p)
+    facts = _name_facts(path)
+    cfg = Config.fromfile(path)
+    mutate, where = MUTATIONS[mutation]
+    mutated = copy.deepcopy(cfg)
+    mutate(mutated)
+    found = audit(mutated, facts['dataset'], facts['k'])
+    assert any(where in line for line in found), found
+    assert audit(cfg, facts['dataset'], facts['k']) == []
