@@ -64,7 +64,9 @@ def test_cpu_mode_runs_every_phase(fast_cpu, tmp_path, capsys):
         assert row.get('peak_mib') is None  # no GPU
     assert rows[('inference (test_step, batch 1)', 'ZS3Net',
                  'fp32')]['ratio'] > 0
-    assert result['amp_first_loss_rel_diff'] is None  # AMP needs a GPU
+    # AMP needs a GPU
+    assert result['amp_first_loss_rel_diff'] is None
+    assert a['amp_mmd_rel_diff'] is None
     for key in ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc'):
         assert key in result['test_metrics']
     # the runs went through tools/train.py's entry point into the work dir
@@ -155,3 +157,23 @@ def test_sync_bn_through_cfg_options():
     assert cfg.sync_bn == 'torch'
     with pytest.raises(ConfigCheckError, match="Did you mean 'sync_bn'"):
         load_config(ORACLE_CONFIG, {'sync_bm': 'torch'})
+
+
+def test_amp_mmd_check(tmp_path):
+    """The AMP check of the stage-2 MMD, run with torch's CPU autocast
+    (float16) on features of two classes: a relative difference that
+    float16's resolution makes non-zero."""
+    from mmseg_zs3.embeddings import (build_class_embeddings,
+                                      load_packaged_glove)
+    emb = str(tmp_path / 'emb.npz')
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
+    cfg = gpu_smoke.stage2_config(
+        str(tmp_path / 'w'), str(tmp_path / 'data'), 64, 2, 1, None, emb)
+    generator = torch.Generator().manual_seed(0)
+    feats = torch.nn.functional.normalize(
+        torch.rand(600, 512, generator=generator), dim=1) * 2
+    feats[300:] += 0.05
+    labels = torch.tensor([3] * 300 + [7] * 300)
+    diff = gpu_smoke.amp_mmd_difference(cfg, feats, labels, 'cpu')
+    assert 0 < diff < 1
