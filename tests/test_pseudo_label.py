@@ -6,6 +6,7 @@ shrunk to one short epoch. They start from a checkpoint of the config's model
 whose classifier favours the unseen classes (bias +3), so that the pass has
 candidates of every unseen class at many confidences without training.
 """
+import glob
 import json
 import os
 import os.path as osp
@@ -622,3 +623,62 @@ def test_online_hook_rejects_pixel_batches_and_splits_without_unseen(
     with pytest.raises(TypeError, match='image batches'):
         hook.label_batch(runner.model,
                          dict(inputs=torch.zeros(4, 64), data_samples=[1]))
+
+
+# ---------------------------------------------------------------------------
+# the shipped ZS5Net configs
+ZS5_CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'zs3', 'zs5net_*.py')))
+
+
+def _find(node, key, found):
+    if isinstance(node, dict):
+        if key in node:
+            found.append(node)
+        for value in node.values():
+            _find(value, key, found)
+    elif isinstance(node, list):
+        for value in node:
+            _find(value, key, found)
+    return found
+
+
+@pytest.mark.parametrize(
+    'config', ZS5_CONFIGS, ids=[osp.basename(p) for p in ZS5_CONFIGS])
+def test_zs5net_config_is_consistent(config):
+    """The hook writes where the pipelines read, one split everywhere, all
+    images with unseen pixels unlabeled, pseudo-labels merged before any
+    augmentation, and load_from is the ZS3Net leaf of the same protocol."""
+    cfg = Config.fromfile(config).to_dict()
+    [hook] = [h for h in cfg['custom_hooks'] if h['type'] == 'PseudoLabelHook']
+    transforms = [
+        t for t in _find(cfg['train_dataloader'], 'type', [])
+        if t['type'] == 'LoadPseudoLabels'
+    ]
+    assert transforms
+    split = cfg['model']['decode_head']['split']
+    for t in transforms:
+        assert t['pseudo_label_dir'] == hook['pseudo_label_dir']
+        assert t['split'] == split
+    assert cfg['train_dataloader']['dataset']['type'] == 'SeenOnlyDataset'
+    assert cfg['train_dataloader']['dataset']['policy'] == 'ignore'
+    assert cfg['train_dataloader']['dataset']['split'] == split
+    assert cfg['test_evaluator']['split'] == split
+    for holder in _find(cfg['train_dataloader'], 'pipeline', []):
+        types = [t['type'] for t in holder['pipeline']]
+        at = types.index('LoadPseudoLabels')
+        assert types.index('LoadAnnotations') < at
+        assert not [
+            t for t in types[:at] if t.startswith(('Random', 'Resize'))
+        ]
+    assert 0 < hook['percent'] <= 100
+    name = osp.basename(config)[:-3]
+    if '_shapes-' in name:  # the demo's layout: work_dirs/demo/<row>
+        assert cfg['load_from'] == 'work_dirs/demo/zs3net/epoch_10.pth'
+        assert hook['pseudo_label_dir'].startswith('work_dirs/demo/zs5net/')
+        return
+    zs3 = osp.basename(osp.dirname(cfg['load_from']))
+    assert zs3.startswith('zs3net_')
+    assert osp.isfile(osp.join(REPO, 'configs', 'zs3', zs3 + '.py'))
+    assert zs3.rsplit('_', 1)[1] == name.rsplit('_', 1)[1]  # same protocol
+    assert name in hook['pseudo_label_dir']
