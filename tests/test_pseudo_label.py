@@ -682,3 +682,20 @@ def test_zs5net_config_is_consistent(config):
     assert osp.isfile(osp.join(REPO, 'configs', 'zs3', zs3 + '.py'))
     assert zs3.rsplit('_', 1)[1] == name.rsplit('_', 1)[1]  # same protocol
     assert name in hook['pseudo_label_dir']
+
+
+def test_online_hook_trains_through_the_runner(shapes_root, zs3_checkpoint,
+                                               tmp_path):
+    """The online variant in a config: no pass, no files; each batch gets
+    its pseudo-labels before train_step."""
+    cfg = zs5_config(shapes_root, str(tmp_path / 'work'), zs3_checkpoint)
+    inner = cfg.train_dataloader.dataset.dataset
+    inner.pipeline = [
+        t for t in inner.pipeline if t.type != 'LoadPseudoLabels'
+    ]
+    cfg.custom_hooks[-1] = dict(type='OnlinePseudoLabelHook', percent=50.0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    [hook] = [h for h in runner.hooks if isinstance(h, OnlinePseudoLabelHook)]
+    assert hook.kept > 0
+    assert not osp.exists(osp.join(str(tmp_path / 'work'), 'pseudo_labels'))
