@@ -485,7 +485,7 @@ class PseudoLabelHook(Hook):
         mine = list(range(rank, len(self.dataset), world_size))
         done, todo = [], []
         for i in mine:  # an interrupted pass: its maps are complete
-            cand = self._written_map(osp.join(gen_dir, self.names[i]), i)
+            cand = self._written_map(osp.join(gen_dir, self.names[i]))
             if cand is None:
                 todo.append(i)
             else:
@@ -584,8 +584,8 @@ class PseudoLabelHook(Hook):
         finally:
             model.train(was_training)
 
-    def _written_map(self, path: str, index: int) -> Optional[np.ndarray]:
-        """The map an interrupted pass wrote for image ``index``, or None
+    def _written_map(self, path: str) -> Optional[np.ndarray]:
+        """The map an interrupted pass wrote at ``path``, or None
         to label it (none written, or unreadable after a power loss: maps
         are synced only at the end of a pass)."""
         if not osp.isfile(path):
