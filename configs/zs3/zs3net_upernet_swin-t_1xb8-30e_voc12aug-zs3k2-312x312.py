@@ -1,6 +1,6 @@
 _base_ = [
     './_base_/models/upernet_swin-t.py', './_base_/models/zs3net_gmmn.py',
-    './_base_/datasets/zs3_voc12aug_stage2.py',
+    './_base_/datasets/zs3_voc12aug.py',
     './_base_/schedules/zs3net_stage2_30e.py', './_base_/zs3_runtime.py'
 ]
 zs3_split = dict(name='zs3_voc', k=2)
@@ -14,7 +14,14 @@ model = dict(
         split=zs3_split,
         classes='PascalVOCDataset'),
     class_embedding=_base_.class_embedding)
-train_dataloader = dict(dataset=dict(split=zs3_split))
+train_dataloader = dict(
+    batch_size=8,
+    dataset=dict(
+        split=zs3_split,
+        dataset=dict(datasets=[
+            dict(_base_.dataset_train, pipeline=_base_.zs3net_train_pipeline),
+            dict(_base_.dataset_aug, pipeline=_base_.zs3net_train_pipeline)
+        ])))
 val_evaluator = dict(split=zs3_split)
 test_evaluator = val_evaluator
 log_processor = dict(by_epoch=True)

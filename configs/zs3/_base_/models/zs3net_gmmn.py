@@ -21,3 +21,11 @@ zs3net_head = dict(
     classifier=dict(type='ConvClassifier'),
     feature_norm='none',
     reinit_classifier=True)
+zs3net_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='Resize', scale=(2048, 312), keep_ratio=True),
+    dict(type='CenterCrop', crop_size=312),
+    dict(type='Pad', size=(312, 312)),
+    dict(type='PackSegInputs')
+]
