@@ -1,5 +1,6 @@
 """Calibrated stacking: choose the seen-score offset without unseen labels."""
-from typing import Dict, Sequence
+import copy
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -54,15 +55,22 @@ def choose_calibration(scores: np.ndarray,
     """The largest seen-score offset that costs at most ``max_seen_drop``.
 
     Calibrated stacking (Chao et al., 2016; used by SPNet, CaGNet, ZegCLIP)
-    subtracts ``gamma`` from the scores of seen classes. Chosen here on
-    held-out images that contain **seen classes only**: no unseen label is
-    used. Among candidate offsets (quantiles of the margin between the best
-    seen and the best unseen score), the largest one whose seen mIoU on these
-    images stays within ``max_seen_drop`` mIoU points of the uncalibrated one.
+    subtracts ``gamma`` from the scores of seen classes. Chosen here on the
+    **seen pixels** of held-out images: images that contain seen classes
+    only (the shapes demo's ``calib`` split) or, where a dataset has no such
+    images (CamVid: every val and test image shows every class), the
+    training images that ZS3Net's drop-image rule left out of both stages,
+    with their unseen pixels ignored (:func:`held_out_calibration_loader`).
+    No unseen label is scored. Among candidate offsets (quantiles of the
+    margin between the best seen and the best unseen score), the largest
+    one whose seen mIoU on these images stays within ``max_seen_drop`` mIoU
+    points of the uncalibrated one.
 
     Args:
         scores (np.ndarray): ``[N, C]`` uncalibrated scores.
-        labels (np.ndarray): ``[N]`` labels, all of seen classes.
+        labels (np.ndarray): ``[N]`` labels, all of seen classes (unseen
+            pixels mapped to the ignore index are dropped by
+            :func:`collect_logits`).
         seen (Sequence[int]): Seen class indices.
         max_seen_drop (float): Allowed drop of seen mIoU, in points (%).
             Defaults to 2.0.
@@ -107,3 +115,70 @@ def choose_calibration(scores: np.ndarray,
         gamma=best,
         seen_mIoU_uncalibrated=base,
         seen_mIoU_calibrated=seen_miou(best))
+
+
+def held_out_calibration_loader(dataset: dict, pipeline: Sequence[dict],
+                                dataloader: dict,
+                                unseen_indices: Sequence[int]) -> Tuple:
+    """Held-out images for :func:`choose_calibration` where no image holds
+    seen classes only: the images of ``dataset`` that show an unseen class.
+
+    Under ZS3Net's drop-image rule these are the training images that
+    neither stage trains on (stage 1 and the strict stage 2 use the others).
+    ``MapUnseenToIgnore`` is inserted after ``LoadAnnotations``, so only
+    their seen pixels are scored; which images show an unseen class is read
+    as the drop-image rule reads it (the pipeline's ``LoadAnnotations``).
+
+    Args:
+        dataset (dict): Config of the training dataset (a ``BaseSegDataset``,
+            e.g. the ``dataset`` inside ``SeenOnlyDataset``).
+        pipeline (Sequence[dict]): A test pipeline with ``LoadAnnotations``.
+        dataloader (dict): Dataloader settings (``batch_size``,
+            ``num_workers``, ``sampler``...); its ``dataset`` is replaced.
+        unseen_indices (Sequence[int]): The unseen classes.
+
+    Returns:
+        tuple: The ``DataLoader`` and its number of images.
+
+    Raises:
+        ValueError: ``pipeline`` has no ``LoadAnnotations``, or no image of
+            ``dataset`` shows an unseen class.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return _held_out_calibration_loader(dataset, pipeline, dataloader,
+                                            unseen_indices)
+
+
+def _held_out_calibration_loader(dataset, pipeline, dataloader,
+                                 unseen_indices) -> Tuple:
+    from mmengine.runner import Runner
+    from mmseg.registry import DATASETS, TRANSFORMS
+    pipeline = [dict(t) for t in pipeline]
+    at = [i for i, t in enumerate(pipeline) if t['type'] == 'LoadAnnotations']
+    if not at:
+        raise ValueError('held_out_calibration_loader: the pipeline has no '
+                         f'LoadAnnotations: {[t["type"] for t in pipeline]}')
+    load = TRANSFORMS.build(pipeline[at[0]])
+    pipeline.insert(
+        at[0] + 1,
+        dict(type='MapUnseenToIgnore', unseen_indices=list(unseen_indices)))
+    cfg = copy.deepcopy(dict(dataset))
+    cfg.pop('indices', None)
+    cfg['pipeline'] = pipeline
+    built = DATASETS.build(copy.deepcopy(cfg))
+    held_out = []
+    for i in range(len(built)):
+        info = built.get_data_info(i)
+        labels = load(dict(info, seg_fields=[]))['gt_seg_map']
+        if np.isin(labels, list(unseen_indices)).any():
+            held_out.append(i)
+    if not held_out:
+        raise ValueError(
+            'held_out_calibration_loader: no image of the dataset '
+            f'({len(built)} images) shows an unseen class '
+            f'{list(unseen_indices)}')
+    cfg['indices'] = held_out
+    loader = copy.deepcopy(dict(dataloader))
+    loader['dataset'] = cfg
+    return Runner.build_dataloader(loader), len(held_out)

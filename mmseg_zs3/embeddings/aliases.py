@@ -57,7 +57,11 @@ COCO_STUFF_ALIASES: AliasTable = {
     'window-other': ['window'],
 }
 
+# CamVid's glued 'SignSymbol' (signs and traffic lights)
+CAMVID_ALIASES: AliasTable = {'signsymbol': ['sign symbol', 'sign']}
+
 DATASET_ALIASES: Dict[str, AliasTable] = {
+    'CamVidDataset': CAMVID_ALIASES,
     'PascalVOCDataset': VOC_ALIASES,
     'PascalVOCDataset_zs3_official': VOC_ZS3_OFFICIAL_ALIASES,
     'PascalContextDataset': CONTEXT_ALIASES,
