@@ -1,11 +1,3 @@
-# Supervised oracle of ZS3Net on VOC12aug, K = 8 unseen classes: mmseg's own
-# DeepLabV3+ R-101-D8 (the mmseg config below, SyncBN) trained on ALL 21
-# classes, unseen ones included: not a zero-shot model but the upper bound.
-# Evaluated with ZeroShotIoUMetric on the split 'zs3_voc', k=8, so that its
-# seen / unseen / harmonic mIoU compare with the seen-only, DeViSE and ZS3Net
-# rows of the same K.
-# The training is the same for every K: train one of these configs once and
-# test its checkpoint with the config of each K (tools/test.py).
 _base_ = [
     'mmseg::deeplabv3plus/'
     'deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py',
