@@ -223,6 +223,9 @@ def _check_results(kept, seen_only, zs3net, model, num_clean):
     seen = [c for c in range(11) if c not in unseen]
     assert torch.equal(weight[seen], stage1[seen])
     assert torch.equal(weight[unseen], torch.full((2, ), model.unseen_weight))
+    model.decode_head.head.loss_decode.class_weight = None
+    with pytest.raises(ValueError, match='stage1_class_weight=True, but'):
+        model._class_weight(torch.zeros(1))
 
 
 def test_pipeline_on_synthetic_camvid(tmp_path, embedding_file):
