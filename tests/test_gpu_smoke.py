@@ -177,3 +177,52 @@ def test_amp_mmd_check(tmp_path):
     labels = torch.tensor([3] * 300 + [7] * 300)
     diff = gpu_smoke.amp_mmd_difference(cfg, feats, labels, 'cpu')
     assert 0 < diff < 1
+
+
+@pytest.mark.parametrize('layout', ['strict', 'paper'])
+def test_stage2_losses_under_autocast(layout, shapes_root, tmp_path):
+    """The stage-2 training step in an autocast context (torch's CPU
+    autocast, bfloat16, standing in for ``--amp``'s CUDA float16, which
+    mmengine's AmpOptimWrapper allows on GPUs only): image batches (both
+    layouts, the frozen pass included) and pixel batches run, in low
+    precision where autocast puts it, with finite losses and gradients."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS, MODELS
+
+    from mmseg_zs3.embeddings import (build_class_embeddings,
+                                      load_packaged_glove)
+    emb = str(tmp_path / 'emb.npz')
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
+    cfg = gpu_smoke.stage2_config(
+        str(tmp_path / 'w'), shapes_root, 64, 2, 1, None, emb, width=16)
+    cfg.model.unseen_layout = layout
+    cfg.model.generative_head.num_samples = 16
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    batch = model.data_preprocessor(
+        pseudo_collate([dataset[i] for i in range(2)]), True)
+    runs = [(batch['inputs'], batch['data_samples'])]
+    if layout == 'strict':
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            pixels = model.extract_pixels(
+                pseudo_collate([dataset[i] for i in range(2)]))
+        assert pixels['inputs'].dtype == torch.bfloat16  # the frozen pass
+        runs.append((pixels['inputs'].float(), pixels['data_samples']))
+    for inputs, samples in runs:
+        model.zero_grad()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            losses = model.loss(inputs, samples)
+        total = sum(v for k, v in losses.items() if k.startswith('loss'))
+        assert torch.isfinite(total), losses
+        total.backward()
+        grads = [
+            p.grad for p in model.parameters()
+            if p.requires_grad and p.grad is not None
+        ]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
