@@ -35,9 +35,9 @@ CONFIGS = sorted(
 # the ZS3Net stage-2 leaves of the published protocols, each of which
 # starts from the stage-1 leaf of the same backbone, dataset and protocol
 STAGE2_CONFIGS = [
-    p for p in CONFIGS if re.match(
-        r'zs3net(-paper)?_.*_(voc12aug|context60|coco-stuff164k)-',
-        osp.basename(p))
+    p for p in CONFIGS
+    if re.match(r'zs3net(-paper)?_.*_(voc12aug|context60|coco-stuff164k)-',
+                osp.basename(p))
 ]
 
 
@@ -253,3 +253,34 @@ def test_tools_respect_a_configs_own_custom_hooks(log_messages):
     assert emptied.custom_hooks == []
     assert any("leave out ['CheckpointClassCountHook'" in m
                for m in log_messages)
+
+
+@pytest.mark.parametrize(
+    'protocol, dataset_type, unseen',
+    [('voc12aug-u5', 'PascalVOCDataset',
+      {'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'}),
+     ('coco-stuff164k-u15', 'COCOStuffDataset', {
+         'cow', 'giraffe', 'suitcase', 'frisbee', 'skateboard', 'carrot',
+         'scissors', 'cardboard', 'clouds', 'grass', 'playingfield', 'river',
+         'road', 'tree', 'wall-concrete'
+     })])
+def test_peer_protocols_ignore_unseen_pixels(protocol, dataset_type, unseen):
+    """SPNet's VOC 15/5 and COCO-Stuff 15-unseen splits, with the peers'
+    policy: images are kept, their unseen pixels ignored (stage 1 and 2)."""
+    from mmseg_zs3.splits import build_split
+    paths = [
+        p for p in CONFIGS
+        if f'_{protocol}-' in osp.basename(p) and osp.basename(p).startswith((
+            'seen-only_', 'zs3net_'))
+    ]
+    assert len(paths) == 2
+    for path in paths:
+        cfg = Config.fromfile(path)
+        data = cfg.train_dataloader.dataset
+        assert data.type == 'SeenOnlyDataset' and data.policy == 'ignore'
+        leaves = data.dataset.get('datasets', [data.dataset])
+        assert {d['type'] for d in leaves} == {dataset_type}
+        split = build_split(cfg.zs3_split.to_dict())
+        assert set(split.unseen_names) == unseen
+        assert split.classes == tuple(resolve_class_names(dataset_type))
+        assert cfg.val_evaluator.split.to_dict() == cfg.zs3_split.to_dict()
