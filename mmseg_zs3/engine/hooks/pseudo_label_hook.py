@@ -1,4 +1,5 @@
 """ZS5Net's self-training: pseudo-label passes over the training images."""
+import collections
 import copy
 import hashlib
 import json
@@ -6,6 +7,7 @@ import os
 import os.path as osp
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -25,6 +27,7 @@ from ...utils.progress import Progress
 from .runner_state import is_training, unwrapped_model
 
 _GEN_PREFIX = 'pass-'
+_MAX_PENDING = 64  # maps waiting for a writer thread
 
 
 def _log(msg: str, level: str = 'INFO') -> None:
@@ -563,6 +566,11 @@ class PseudoLabelHook(Hook):
         model.eval()
         devices = [torch.cuda.current_device()] if (
             torch.cuda.is_available() and torch.cuda.is_initialized()) else []
+        # maps are encoded and written by threads (PNG encoding and file
+        # system calls release the GIL) while the model predicts the next
+        # batch; at most _MAX_PENDING maps wait in memory
+        pool = ThreadPoolExecutor(max_workers=2)
+        pending: collections.deque = collections.deque()
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 pos = 0
@@ -575,13 +583,18 @@ class PseudoLabelHook(Hook):
                         if self.ranking == 'image':
                             cand = pl.keep_top_by_image(
                                 cand, unseen, self.percent)
-                        with atomic_open(
-                                osp.join(gen_dir, name), sync=False) as f:
-                            f.write(pl.encode_png(cand))
                         pl.add_to_histograms(hist, cand, unseen)
+                        pending.append(
+                            pool.submit(_write_map, osp.join(gen_dir, name),
+                                        cand))
+                        while len(pending) > _MAX_PENDING:
+                            pending.popleft().result()
                     if bar is not None:
                         bar.update()
+            while pending:
+                pending.popleft().result()  # raises a failed write's error
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             model.train(was_training)
 
     def _written_map(self, path: str) -> Optional[np.ndarray]:
@@ -643,6 +656,12 @@ class PseudoLabelHook(Hook):
             path = osp.join(self.out_dir, old)
             if osp.isdir(path) and old.startswith(_GEN_PREFIX):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_map(path: str, cand: np.ndarray) -> None:
+    """Write a candidate map atomically (synced later, once per pass)."""
+    with atomic_open(path, sync=False) as f:
+        f.write(pl.encode_png(cand))
 
 
 def all_gather_sum(value: int) -> int:
