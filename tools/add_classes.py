@@ -83,22 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
         'embeddings\' (recorded in the checkpoint)')
     p.add_argument(
         '--seen-source',
-        default='generated',
+        default='auto',
         choices=SEEN_SOURCES,
-        help='seen classes in the retrain: features drawn by the generator, '
-        "or the real ones stored by stage 2 ('real': the feature cache "
-        'zs3_feature_cache.pth of its work dir)')
+        help='seen classes in the retrain: the real features stored by '
+        'stage 2 (real: the feature cache zs3_feature_cache.pth of its work '
+        'dir), or features drawn by the generator (generated: the '
+        'checkpoint alone suffices); auto: real when the cache is there and '
+        'belongs to the checkpoint, else generated')
     p.add_argument(
         '--seen-features',
         nargs='+',
-        help="feature caches for --seen-source real; default: those next "
-        'to the checkpoint')
+        help='feature caches for --seen-source real/auto; default: those '
+        'next to the checkpoint')
     p.add_argument(
         '--retrain',
         default='new',
         choices=RETRAIN_ROWS,
         help='classifier rows that train: new (the old classes keep their '
         'rows and decide among themselves as before) or all')
+    p.add_argument(
+        '--new-class-weight',
+        type=float,
+        help='weight of the new classes in the retrain, relative to a '
+        "typical seen class; default: the model's unseen_weight (as stage 2 "
+        'weighted its unseen classes)')
     p.add_argument(
         '--samples',
         type=positive_int,
@@ -139,6 +147,7 @@ def run(args) -> dict:
         seen_features=args.seen_features,
         device=args.device,
         retrain=args.retrain,
+        new_class_weight=args.new_class_weight,
         aliases=args.aliases,
         normalize=args.normalize,
         num_samples=args.samples,

@@ -55,7 +55,7 @@ from mmseg_zs3.utils.checkpoint_checks import (checkpoint_state_dict,
                                                describe_checkpoint)
 from mmseg_zs3.utils.extra_state import encode_extra_state
 
-SEEN_SOURCES = ('generated', 'real')
+SEEN_SOURCES = ('auto', 'real', 'generated')
 RETRAIN_ROWS = ('new', 'all')
 FEATURE_CACHE_GLOB = 'zs3_feature_cache*.pth'
 STAGE2_CONFIG_HINT = (
@@ -478,12 +478,14 @@ def load_seen_features(paths: Sequence[str],
 # ---------------------------------------------------------------------------
 # the retrain
 def _class_masses(seen: Sequence[int], unseen: Sequence[int],
-                  counts: Optional[torch.Tensor], unseen_weight: float,
+                  new: Sequence[int], counts: Optional[torch.Tensor],
+                  unseen_weight: float, new_class_weight: float,
                   num_classes: int) -> torch.Tensor:
     """Stage 2's class balance: seen classes at their pixel frequencies
     (uniform without counts), each unseen class at ``unseen_weight`` times
     the mean frequency of the seen classes, the most frequent one left out
-    (``num_generated='auto'`` with ``unseen_weight``)."""
+    (``num_generated='auto'`` with ``unseen_weight``); each new class at
+    ``new_class_weight`` times that mean."""
     mass = torch.zeros(num_classes, dtype=torch.float64)
     seen = torch.as_tensor(list(seen), dtype=torch.long)
     if counts is not None and counts[seen].sum() > 0:
@@ -494,6 +496,7 @@ def _class_masses(seen: Sequence[int], unseen: Sequence[int],
     freq = freq[freq > 0]
     typical = freq[:-1].mean() if len(freq) > 1 else freq.mean()
     mass[list(unseen)] = float(unseen_weight) * float(typical)
+    mass[list(new)] = float(new_class_weight) * float(typical)
     return mass
 
 
@@ -504,6 +507,7 @@ def retrain_classifier(model,
                        seen_features: Optional[Tuple[list,
                                                      torch.Tensor]] = None,
                        retrain: str = 'new',
+                       new_class_weight: Optional[float] = None,
                        num_samples: int = 1000,
                        steps: int = 300,
                        lr: float = 0.01,
@@ -519,6 +523,12 @@ def retrain_classifier(model,
         seen_features (tuple, optional): :func:`load_seen_features`' result.
         retrain (str): ``'new'`` (only the new rows train; the old rows are
             kept) or ``'all'`` (every row, from the old weights).
+        new_class_weight (float, optional): Weight of each new class in the
+            loss, relative to a typical seen class: higher favours the new
+            class over old ones that look alike. Defaults to None: the
+            model's ``unseen_weight``, the weight stage 2 gave its unseen
+            classes (a class added later is treated as if it had been
+            unseen in stage 2).
         num_samples (int): Features per class. Defaults to 1000.
         steps (int): Full-batch Adam steps. Defaults to 300.
         lr (float): Adam's learning rate. Defaults to 0.01.
@@ -562,7 +572,10 @@ def retrain_classifier(model,
                 labels.append(torch.full((num_samples, ), c))
     x = torch.cat(feats).to(device)
     y = torch.cat(labels).to(device)
-    mass = _class_masses(seen, unseen, counts, model.unseen_weight,
+    if new_class_weight is None:
+        new_class_weight = model.unseen_weight
+    mass = _class_masses(seen, head.unseen_indices, new_ids, counts,
+                         model.unseen_weight, new_class_weight,
                          total).float().to(device)
     # each class contributes its mass, whatever its sample count
     per_class = torch.bincount(y, minlength=total).float().clamp_min(1)
@@ -597,12 +610,47 @@ def retrain_classifier(model,
 
 # ---------------------------------------------------------------------------
 # the API
+def resolve_seen_source(seen_source: str,
+                        seen_features: Optional[Sequence[str]],
+                        model) -> Tuple[str, Optional[tuple]]:
+    """Which seen features the retrain uses, loaded.
+
+    Args:
+        seen_source (str): ``'real'`` (the feature caches must load and
+            belong to ``model``), ``'generated'``, or ``'auto'`` (``'real'``
+            when ``seen_features`` are given and belong to ``model``; else
+            ``'generated'``, with a warning when a given cache is refused).
+        seen_features (Sequence[str], optional): Feature cache files.
+        model (ZS3EncoderDecoder): The model.
+
+    Returns:
+        tuple[str, tuple | None]: ``'real'`` or ``'generated'``, and
+        :func:`load_seen_features`' result for ``'real'``.
+
+    Raises:
+        AddClassesError: ``'real'`` with a missing or foreign cache.
+    """
+    if seen_source == 'real':
+        return 'real', load_seen_features(list(seen_features or []), model)
+    if seen_source == 'auto' and seen_features:
+        try:
+            return 'real', load_seen_features(list(seen_features), model)
+        except ValueError as e:  # AddClassesError, a damaged file
+            print_log(
+                f'add_classes: not using the stored seen features ({e}); '
+                'the generator draws the seen classes\' features instead',
+                logger='current',
+                level=logging.WARNING)
+    return 'generated', None
+
+
 def add_classes(model,
                 classes: Sequence[str],
                 word_vectors=None,
-                seen_source: str = 'generated',
+                seen_source: str = 'auto',
                 seen_features: Optional[Sequence[str]] = None,
                 retrain: str = 'new',
+                new_class_weight: Optional[float] = None,
                 aliases=None,
                 normalize: Optional[str] = None,
                 num_samples: int = 1000,
@@ -620,12 +668,18 @@ def add_classes(model,
             GloVe 6B-50d.
         seen_source (str): How the seen classes are represented in the
             retrain: ``'generated'`` (by the generator; the model alone
-            suffices) or ``'real'`` (the stage-2 feature cache,
-            ``seen_features``). Defaults to 'generated'.
+            suffices), ``'real'`` (the stage-2 feature cache,
+            ``seen_features``) or ``'auto'`` (real when ``seen_features``
+            are given and belong to the model, else generated; see
+            :func:`resolve_seen_source`). Real features keep the seen
+            classes' accuracy better (``benchmarks/bench_add_classes.py``).
+            Defaults to 'auto'.
         seen_features (Sequence[str], optional): The feature cache files for
             ``seen_source='real'``.
         retrain (str): ``'new'`` (only the new classifier rows) or ``'all'``.
             Defaults to 'new'.
+        new_class_weight (float, optional): See :func:`retrain_classifier`.
+            Defaults to the model's ``unseen_weight``.
         aliases: Alias table of the builder. Defaults to None.
         normalize (str, optional): Override of the embeddings' normalisation.
         num_samples, steps, lr, seed: See :func:`retrain_classifier`.
@@ -651,8 +705,14 @@ def add_classes(model,
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise AddClassesError(f'{name}={value!r}; expected an integer '
                                   '>= 1')
-    if not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
-        raise AddClassesError(f'lr={lr!r}; expected a number > 0')
+    weights = (('lr',
+                lr), ) if new_class_weight is None else (('lr', lr),
+                                                         ('new_class_weight',
+                                                          new_class_weight))
+    for name, value in weights:
+        if isinstance(value, bool) or not isinstance(
+                value, (int, float)) or not 0 < value < float('inf'):
+            raise AddClassesError(f'{name}={value!r}; expected a number > 0')
     cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
     if cfg is None:
         raise AddClassesError('the model has no .cfg (init_model sets it); '
@@ -666,9 +726,7 @@ def add_classes(model,
     head = model.decode_head
     old_classes = list(model.class_embedding.class_names)
     names = check_new_class_names(classes, old_classes)
-    cache = None
-    if seen_source == 'real':
-        cache = load_seen_features(list(seen_features or []), model)
+    seen_source, cache = resolve_seen_source(seen_source, seen_features, model)
     vectors = embed_new_classes(names, model.class_embedding, word_vectors,
                                 aliases, normalize)
 
@@ -690,8 +748,8 @@ def add_classes(model,
     ])
     new_ids = list(range(len(old_classes), len(old_classes) + len(names)))
     weight, bias = retrain_classifier(model, embeddings, new_ids, seen_source,
-                                      cache, retrain, num_samples, steps, lr,
-                                      seed)
+                                      cache, retrain, new_class_weight,
+                                      num_samples, steps, lr, seed)
 
     state = {
         k: v
@@ -712,6 +770,16 @@ def add_classes(model,
     new_model = new_model.to(device).eval()
     new_model.dataset_meta = dict(
         meta, classes=old_classes + names, palette=palette)
+    print_log(
+        f'add_classes: added {names}; the retrain used {seen_source} '
+        'features of the seen classes',
+        logger='current')
+    new_model.zs3_add_classes_record = dict(
+        classes=names,
+        seen_source=seen_source,
+        retrain=retrain,
+        new_class_weight=float(model.unseen_weight if new_class_weight is
+                               None else new_class_weight))
     return new_model
 
 
@@ -772,7 +840,7 @@ def add_classes_to_checkpoint(checkpoint: str,
                               out: str,
                               config: Union[None, str, Config] = None,
                               word_vectors=None,
-                              seen_source: str = 'generated',
+                              seen_source: str = 'auto',
                               seen_features: Optional[Sequence[str]] = None,
                               device: str = 'cpu',
                               **kwargs) -> Dict[str, Any]:
@@ -793,7 +861,8 @@ def add_classes_to_checkpoint(checkpoint: str,
         word_vectors: See :func:`embed_new_classes`.
         seen_source (str): See :func:`add_classes`.
         seen_features (Sequence[str], optional): Feature caches for
-            ``seen_source='real'``; defaults to those next to the checkpoint.
+            ``seen_source='real'`` or ``'auto'``; defaults to those next to
+            the checkpoint (the stage-2 run's work dir).
         device (str): Where the retrain runs. Defaults to 'cpu'.
         **kwargs: ``retrain``, ``aliases``, ``normalize``, ``num_samples``,
             ``steps``, ``lr``, ``seed`` of :func:`add_classes`.
@@ -829,7 +898,7 @@ def add_classes_to_checkpoint(checkpoint: str,
     if extra.get('class_names'):
         check_new_class_names(classes, extra['class_names'])
     cfg = _config_of(ckpt, config, repr(checkpoint))
-    if seen_source == 'real' and seen_features is None:
+    if seen_source != 'generated' and seen_features is None:
         seen_features = find_feature_caches(checkpoint)
 
     model = _build_model(cfg, 'cpu')
@@ -856,10 +925,8 @@ def add_classes_to_checkpoint(checkpoint: str,
     history = list(new_meta.get('zs3_added_classes') or [])
     history.append(
         dict(
-            classes=added,
+            new_model.zs3_add_classes_record,
             base_checkpoint=osp.basename(checkpoint),
-            seen_source=seen_source,
-            retrain=kwargs.get('retrain', 'new'),
             time=time.strftime('%Y%m%d_%H%M%S')))
     new_meta.update(
         cfg=text,

@@ -17,12 +17,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.config import Config
 
 from mmseg_zs3.fileio import atomic_open
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 OUTPUT_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 UNSEEN_MARK = '*'
+TEST_SIZE_DIVISOR = 32
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _VISUALIZER_IDS = itertools.count()
 
@@ -182,7 +184,7 @@ def legend_strip(entries: Sequence[Tuple[int, str]],
     Returns:
         np.ndarray: ``(h, w, 3)`` uint8 RGB.
     """
-    thick = 1
+    thick = max(1, int(round(scale * 2)))
     (_, text_h), base = cv2.getTextSize('Ag', _FONT, scale, thick)
     row_h = text_h + base + 10
     box = text_h + base
@@ -280,7 +282,8 @@ def draw_segmentation(image: np.ndarray,
         palette,
         drawn.shape[1],
         note=f'{UNSEEN_MARK} unseen in training (zero-shot)'
-        if marked else None)
+        if marked else None,
+        scale=0.5 * max(1.0, drawn.shape[1] / 640))  # grows with big images
     if strip.shape[1] > drawn.shape[1]:
         pad = np.full((drawn.shape[0], strip.shape[1] - drawn.shape[1], 3),
                       255,
@@ -314,7 +317,10 @@ def run_image_demo(source: str,
 
     Every input is checked before the model is built: the images exist and
     can be read, the outputs can be written and overwrite no input,
-    ``opacity`` lies in [0, 1].
+    ``opacity`` lies in [0, 1]. Images of any size work: when the config's
+    data preprocessor does not say how test images are padded
+    (``test_cfg``), they are padded to a multiple of 32 and the prediction
+    cropped back (mmseg's mechanism; the demo's U-Net needs it).
 
     Args:
         source (str): An image or a folder of images.
@@ -341,7 +347,8 @@ def run_image_demo(source: str,
     """
     from mmseg_zs3.utils.progress import track
 
-    from .add_classes import add_classes, unseen_class_names
+    from .add_classes import (add_classes, find_feature_caches,
+                              unseen_class_names)
     from .inference import inference_model, init_model
     if not (isinstance(opacity, (int, float)) and 0 <= opacity <= 1):
         raise ImageDemoError(f'--opacity {opacity!r}: expected a number in '
@@ -353,9 +360,21 @@ def run_image_demo(source: str,
     for path, what in ((config, 'config'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise ImageDemoError(f'{what} {path!r} not found')
-    model = init_model(config, checkpoint, device=device)
+    cfg = Config.fromfile(config)
+    preprocessor = cfg.model.get('data_preprocessor')
+    if isinstance(preprocessor, dict) and not preprocessor.get('test_cfg'):
+        # images of any size: padded to a multiple of 32 and cropped back
+        # after (mmseg's test_cfg of the data preprocessor; a U-Net needs it)
+        preprocessor['test_cfg'] = dict(size_divisor=TEST_SIZE_DIVISOR)
+    model = init_model(cfg, checkpoint, device=device)
     if classes:
-        model = add_classes(model, list(classes), word_vectors=word_vectors)
+        # the stage-2 run's stored seen features, if they are next to the
+        # checkpoint (else the generator draws them)
+        model = add_classes(
+            model,
+            list(classes),
+            word_vectors=word_vectors,
+            seen_features=find_feature_caches(checkpoint))
     names = list(model.dataset_meta['classes'])
     palette = model.dataset_meta.get('palette')
     if not palette or len(palette) != len(names):
