@@ -262,3 +262,43 @@ def test_bad_names_and_outputs(three_runs, tmp_path):
     results = compare.main(
         [dirs['oracle'], dirs['seen_only'], '--reference', 'seen_only'])
     assert [r.reference for r in results] == [False, True]
+
+
+def test_more_bad_inputs(three_runs, tmp_path, capsys):
+    # a binary file
+    binary = str(tmp_path / 'metrics.json')
+    with open(binary, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n\xff\xfe')
+    with pytest.raises(ValueError, match=f'{binary} is not text'):
+        compare.main([binary])
+    # a scalars.json with training lines only
+    train_only = str(tmp_path / 'scalars.json')
+    with open(train_only, 'w') as f:
+        f.write('{"loss": 1.0, "step": 1}\n{"loss": 0.9, "step": 2}\n')
+    with pytest.raises(ValueError, match='holds no zero-shot metrics'):
+        compare.main([train_only])
+    # a metric that is no number
+    text = _copy_run(three_runs, 'seen_only', str(tmp_path / 'text'))
+    source = compare.load_results([text])[0].source
+    with open(source) as f:
+        record = json.load(f)
+    record['hIoU'] = 'high'
+    with open(source, 'w') as f:
+        json.dump(record, f)
+    with pytest.raises(ValueError) as err:
+        compare.main([text])
+    assert source in str(err.value) and "{'hIoU': 'high'}" in str(err.value)
+    # a split that does not resolve
+    unknown = _copy_run(three_runs, 'zs3net', str(tmp_path / 'unknown'))
+    config = _run_config(unknown)
+    _edit(config, "'yellow cross'", "'purple cross'")
+    with pytest.raises(ValueError) as err:
+        compare.main([unknown])
+    assert config in str(err.value) and 'purple cross' in str(err.value)
+    # an output whose folder is a file: refused before anything is read
+    with pytest.raises(SystemExit):
+        compare.main([
+            three_runs['dirs']['oracle'], '--md',
+            str(tmp_path / 'metrics.json' / 'table.md')
+        ])
+    assert 'metrics.json' in capsys.readouterr().err

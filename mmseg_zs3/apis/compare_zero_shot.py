@@ -208,7 +208,11 @@ def split_of_run(config_path: str, kind: str) -> ZeroShotSplit:
                          'classes of the split are unknown')
     classes = _dataset_classes(
         loader.get('dataset'), config_path, f'{loader_key}.dataset')
-    return build_split(zero_shot[0]['split'], classes)
+    try:
+        return build_split(zero_shot[0].get('split'), classes)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'{config_path}: the split of {ev_key} cannot be '
+                         f'resolved: {e}') from None
 
 
 # ---------------------------------------------------------------------------
@@ -219,8 +223,13 @@ def _read_json(path: str):
     Raises:
         ValueError: Naming the file and the line that is not JSON.
     """
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f'{path} is not text (not UTF-8); expected the '
+                         'JSON metrics of tools/test.py or a scalars.json') \
+            from None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -395,6 +404,13 @@ def load_results(
             raise ValueError(
                 f'{source} lacks {missing}: its split has no unseen class, '
                 'or it was written before ZeroShotIoUMetric reported them')
+        not_numbers = {
+            k: metrics[k]
+            for k, _ in COLUMNS if isinstance(metrics[k], bool)
+            or not isinstance(metrics[k], (int, float))
+        }
+        if not_numbers:
+            raise ValueError(f'{source}: {not_numbers} are not numbers')
         split = split_of_run(config, kind.split()[0])
         reference = name in references if references is not None else \
             name.startswith('oracle') or config_name.startswith('oracle')

@@ -4,6 +4,7 @@
 import argparse
 import os.path as osp
 
+from mmseg_zs3.apis.checks import check_work_dir
 from mmseg_zs3.apis.cli_types import HelpFormatter, non_negative_int
 from mmseg_zs3.apis.compare_zero_shot import (format_csv, format_markdown,
                                               load_results, plot_bars,
@@ -42,8 +43,14 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     for flag in ('md', 'csv', 'plot'):
         out = getattr(args, flag)
-        if out is not None and (not out.strip() or osp.isdir(out)):
+        if out is None:
+            continue
+        if not out.strip() or osp.isdir(out):
             parser.error(f'--{flag} {out!r}: expected a file path')
+        try:  # before any result is read
+            check_work_dir(osp.dirname(osp.abspath(out)), f'--{flag}')
+        except (OSError, ValueError) as e:
+            parser.error(str(e))
     return args
 
 
