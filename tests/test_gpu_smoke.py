@@ -226,3 +226,25 @@ def test_stage2_losses_under_autocast(layout, shapes_root, tmp_path):
             if p.requires_grad and p.grad is not None
         ]
         assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize('dataset', ['voc12aug', 'context60'])
+def test_pascal_configs_use_sync_bn(dataset):
+    """The multi-GPU (Pascal) configs of the paper's network normalise with
+    SyncBN in backbone and head, stage 1 and stage 2 (mmengine reverts it to
+    BN in a one-process run)."""
+    import glob
+
+    from mmengine.config import Config
+    paths = [
+        p for algorithm in ('seen-only', 'zs3net') for p in glob.glob(
+            osp.join(
+                REPO, 'configs', 'zs3', f'{algorithm}_deeplabv3plus_'
+                f'r101-*_{dataset}-zs3k2-*.py'))
+    ]
+    assert len(paths) == 2, paths
+    for path in paths:
+        model = Config.fromfile(path).model
+        head = model.decode_head.get('head', model.decode_head)
+        assert model.backbone.norm_cfg.type == 'SyncBN', path
+        assert head.norm_cfg.type == 'SyncBN', path
