@@ -57,8 +57,69 @@ def gc_config(zs3net_cfg: Config, epochs: int) -> Config:
     return cfg
 
 
+def context_dependence(runner, num_images: int = 400) -> dict:
+    """How much of a class's real node features its neighbour explains.
+
+    On the seen-only training images (the frozen stage-1 network of
+    ``runner.model``), each object node that touches exactly one other
+    object is grouped by (its class, the neighbour's class); ``r2`` is the
+    share of the within-class variance of the component-mean features that
+    the neighbour's class explains, pooled over classes, and ``r2_shuffled``
+    the same with the neighbours shuffled within each class (the share that
+    group means explain by chance). A context generator can only help where
+    ``r2`` clearly exceeds ``r2_shuffled``.
+    """
+    from mmseg_zs3.utils.graph import build_label_graph, node_features
+    model = runner.model
+    model.eval()
+    feats, cls, nb = [], [], []
+    seen = 0
+    with torch.no_grad():
+        for batch in runner.train_dataloader:
+            data = model.data_preprocessor(batch, False)
+            f, y = model.extract_pixel_features(data['inputs'],
+                                                data['data_samples'])
+            for b in range(len(f)):
+                g = build_label_graph(y[b])
+                x = node_features(f[b], g)
+                a, c = g.edges
+                obj = (g.labels[a] > 0) & (g.labels[c] > 0)
+                a, c = a[obj], c[obj]
+                ends = torch.cat([a, c])
+                others = torch.cat([c, a])
+                deg = torch.bincount(ends, minlength=g.num_nodes)
+                for node, other in zip(ends.tolist(), others.tolist()):
+                    if deg[node] == 1:
+                        feats.append(x[node])
+                        cls.append(int(g.labels[node]))
+                        nb.append(int(g.labels[other]))
+            seen += len(f)
+            if seen >= num_images:
+                break
+    x = torch.stack(feats).double()
+    cls, nb = torch.tensor(cls), torch.tensor(nb)
+    gen = torch.Generator().manual_seed(0)
+
+    def r2(neighbours):
+        total = within = 0.
+        for c in cls.unique():
+            m = cls == c
+            xc, nc = x[m], neighbours[m]
+            total += ((xc - xc.mean(0))**2).sum().item()
+            for n in nc.unique():
+                xn = xc[nc == n]
+                within += ((xn - xn.mean(0))**2).sum().item()
+        return 1 - within / total
+
+    shuffled = nb.clone()
+    for c in cls.unique():
+        idx = torch.nonzero(cls == c).flatten()
+        shuffled[idx] = nb[idx[torch.randperm(len(idx), generator=gen)]]
+    return dict(nodes=len(cls), r2=r2(nb), r2_shuffled=r2(shuffled))
+
+
 def run_seed(seed: int, args) -> dict:
-    from mmengine.runner import Runner
+    from mmengine.runner import Runner, load_checkpoint
 
     from mmseg_zs3.apis.demo import EMBEDDING_NAME, demo_config
     from mmseg_zs3.datasets import generate_shapes_dataset
@@ -99,6 +160,22 @@ def run_seed(seed: int, args) -> dict:
             f'[seed {seed}] stage 1: {time.perf_counter() - t0:.0f} s',
             flush=True)
     zs3net = make('zs3net')
+    probe_cfg = copy.deepcopy(zs3net)
+    probe_cfg.work_dir += '_probe'
+    probe_cfg.experiment_name += '_probe'
+    probe_cfg.visualizer.name += '_probe'
+    probe = Runner.from_cfg(probe_cfg)
+    # the stage-1 weights (no classifier: only the features are used)
+    load_checkpoint(
+        probe.model, zs3net.load_from, map_location='cpu', logger='silent')
+    summary['context_dependence'] = context_dependence(probe)
+    print(
+        f'[seed {seed}] context dependence: '
+        f'{summary["context_dependence"]}',
+        flush=True)
+    del probe
+    if args.context_only:
+        return summary
     for row, cfg in [('zs3net', zs3net),
                      ('zs3net_gc', gc_config(zs3net, args.epochs))]:
         runner = Runner.from_cfg(cfg)
@@ -132,6 +209,13 @@ def table(summaries: dict) -> str:
             cells.append(' / '.join(f'{x:.1f}' for x in v) +
                          f' ({statistics.mean(v):.1f} ± {std:.1f})')
         lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    dep = [summaries[s].get('context_dependence') for s in seeds]
+    if all(dep):
+        lines.append('\nwithin-class variance of real node features that '
+                     'the neighbour class explains (r2; shuffled '
+                     'neighbours: chance): ' + ', '.join(
+                         f'seed {s}: {d["r2"]:.3f} vs {d["r2_shuffled"]:.3f} '
+                         f'({d["nodes"]} nodes)' for s, d in zip(seeds, dep)))
     return '\n'.join(lines)
 
 
@@ -149,6 +233,11 @@ def main():
         type=int,
         default=1,
         help='torch threads (one: the 2 cores are shared)')
+    p.add_argument(
+        '--context-only',
+        action='store_true',
+        help='only measure how much the neighbour explains the real node '
+        'features (stage 1 trained if missing); no stage 2')
     p.add_argument(
         '--aggregate-only',
         action='store_true',
@@ -168,6 +257,8 @@ def main():
                 summaries[seed] = json.load(f)
         else:
             summaries[seed] = run_seed(seed, args)
+    if args.context_only:
+        return
     text = table(summaries)
     with open(osp.join(args.work_root, 'graph_context.json'), 'w') as f:
         json.dump(summaries, f, indent=2)
