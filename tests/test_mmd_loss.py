@@ -107,3 +107,14 @@ def test_sum_kernels_gradient_matches_autograd_reference():
     assert torch.autograd.gradcheck(
         lambda a, b: mmd2_multi_kernel(a, b, BANDWIDTHS, sum_kernels=True),
         (x[:1, :3].detach().requires_grad_(), y[:1].detach().requires_grad_()))
+
+
+def test_mmd_loss_is_float32_under_autocast():
+    """Under (CPU bfloat16) autocast the loss equals the float32 loss."""
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 64, 16), torch.randn(2, 64, 16) + 0.3
+    loss = MODELS.build(dict(type='MMDLoss'))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = loss(x, y)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, loss(x, y))
