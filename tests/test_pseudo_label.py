@@ -384,6 +384,14 @@ def clean_run(shapes_root, zs3_checkpoint, tmp_path_factory):
 def test_pass_labels_unseen_predictions_and_trains(clean_run, shapes_root):
     manifest, maps = _pass_files(clean_run['hook'].out_dir)
     assert manifest['num_images'] == 8 and len(maps) == 8
+    # written by a thread through atomic_open: the usual permissions, and
+    # the process umask left as it was
+    umask = os.umask(0o022)
+    os.umask(umask)
+    folder = osp.join(clean_run['hook'].out_dir, manifest['folder'])
+    for name in maps:
+        mode = os.stat(osp.join(folder, name)).st_mode & 0o777
+        assert mode == 0o666 & ~umask, (name, oct(mode))
     assert sum(manifest['candidates'].values()) > 0
     for name, n in manifest['candidates'].items():
         # the top percent of each class (a few more on ties at the threshold)

@@ -566,10 +566,12 @@ class PseudoLabelHook(Hook):
         model.eval()
         devices = [torch.cuda.current_device()] if (
             torch.cuda.is_available() and torch.cuda.is_initialized()) else []
-        # maps are encoded and written by threads (PNG encoding and file
+        # maps are encoded and written by a thread (PNG encoding and file
         # system calls release the GIL) while the model predicts the next
-        # batch; at most _MAX_PENDING maps wait in memory
-        pool = ThreadPoolExecutor(max_workers=2)
+        # batch; at most _MAX_PENDING maps wait in memory. One thread only:
+        # atomic_open reads the process umask by setting it, which two
+        # threads at once could leave at 0
+        pool = ThreadPoolExecutor(max_workers=1)
         pending: collections.deque = collections.deque()
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
