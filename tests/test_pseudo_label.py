@@ -708,3 +708,16 @@ def test_online_hook_trains_through_the_runner(shapes_root, zs3_checkpoint,
     [hook] = [h for h in runner.hooks if isinstance(h, OnlinePseudoLabelHook)]
     assert hook.kept > 0
     assert not osp.exists(osp.join(str(tmp_path / 'work'), 'pseudo_labels'))
+
+
+def test_images_sharing_a_file_stem_are_refused(shapes_root, zs3_checkpoint,
+                                                tmp_path):
+    """Maps are named after the image's stem: two images of one stem (the
+    same folder listed twice here) would share a map."""
+    cfg = zs5_config(shapes_root, str(tmp_path / 'work'), zs3_checkpoint)
+    inner = cfg.train_dataloader.dataset.dataset.to_dict()
+    cfg.custom_hooks[-1].dataset = dict(
+        type='ConcatDataset', datasets=[inner, inner])
+    with pytest.raises(ValueError) as e:
+        Runner.from_cfg(cfg).train()
+    assert 'same file stem' in str(e.value) and 'train_' in str(e.value)
