@@ -203,6 +203,11 @@ def row_config(row: str, args, embedding_file: str):
     cfg.default_hooks.logger.interval = 10**6
     if row in STARTS_FROM:
         cfg.load_from = _checkpoint(args.work_dir, STARTS_FROM[row], args)
+    if row == 'zs5net':  # its pseudo-labels in its own work dir
+        _set_everywhere(cfg.custom_hooks, 'pseudo_label_dir',
+                        osp.join(cfg.work_dir, 'pseudo_labels'))
+        _set_everywhere(cfg.train_dataloader, 'pseudo_label_dir',
+                        osp.join(cfg.work_dir, 'pseudo_labels'))
     if cfg.train_cfg.get('max_epochs'):  # ZS3Net stage 2, ZS5Net
         epochs = cfg.train_cfg.max_epochs
         if row == 'zs3net' and args.stage2_epochs:

@@ -15,8 +15,13 @@
 #   those class weights (see benchmarks/bench_real_camvid.py for the value
 #   chosen and what else was tried).
 _base_ = [
-    './seen-only_deeplabv3plus_effnet-lite0_1xb8-400it_camvid-u2-192x256.py'
+    './_base_/models/deeplabv3plus_effnet-lite0.py',
+    './_base_/datasets/zs3_camvid.py',
+    './_base_/schedules/zs3_camvid_400it.py',
+    './_base_/zs3_runtime.py',
 ]
+custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 # the stage-1 checkpoint where tools/train.py writes it by default
 load_from = ('work_dirs/seen-only_deeplabv3plus_effnet-lite0_1xb8-400it_'
              'camvid-u2-192x256/iter_400.pth')
@@ -54,11 +59,21 @@ model = dict(
     unseen_weight=5.0,
     num_generated='auto',
     train_cfg=dict(stage1_class_weight=True))
-# Stage-2 data: the seen-only images, no augmentation (frozen features are
-# then fixed per image and can be cached).
+# Stage-2 data: the seen-only images of stage 1 (drop-image), no
+# augmentation (frozen features are then fixed per image and can be cached).
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
-    dataset=dict(dataset=dict(pipeline={{_base_.test_pipeline}})))
+    dataset=dict(
+        _delete_=True,
+        type='SeenOnlyDataset',
+        split={{_base_.zs3_split}},
+        policy='drop_image',
+        dataset=dict(
+            type={{_base_.dataset_type}},
+            data_root={{_base_.data_root}},
+            data_prefix=dict(
+                img_path='images/train', seg_map_path='annotations/train'),
+            pipeline={{_base_.test_pipeline}})))
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
