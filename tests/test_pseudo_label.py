@@ -721,3 +721,20 @@ def test_images_sharing_a_file_stem_are_refused(shapes_root, zs3_checkpoint,
     with pytest.raises(ValueError) as e:
         Runner.from_cfg(cfg).train()
     assert 'same file stem' in str(e.value) and 'train_' in str(e.value)
+
+
+def test_resumed_run_continues_from_its_work_dir_with_its_pass(
+        shapes_root, zs3_checkpoint, tmp_path):
+    """--resume continues from the run's own checkpoint (not load_from, the
+    ZS3Net network) and reuses the folder's pass; no second pass."""
+    work = str(tmp_path / 'work')
+    first = _train(zs5_config(shapes_root, work, zs3_checkpoint))
+    manifest = pl.read_manifest(first['hook'].out_dir)
+    cfg = zs5_config(shapes_root, work, zs3_checkpoint)
+    cfg.train_cfg.max_epochs = 2
+    cfg.param_scheduler[0].end = 2
+    cfg.resume = True
+    second = _train(cfg)
+    assert second['runner'].epoch == 2
+    assert second['hook'].last_pass is None  # no pass ran
+    assert pl.read_manifest(second['hook'].out_dir) == manifest

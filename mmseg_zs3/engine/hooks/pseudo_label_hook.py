@@ -24,6 +24,7 @@ from ...fileio import atomic_open, host_name
 from ...splits import SplitSpec, ZeroShotSplit, build_split
 from ...utils import pseudo_labels as pl
 from ...utils.progress import Progress
+from ..runner.zs3_feature_cache_train_loop import resume_from_work_dir
 from .runner_state import is_training, unwrapped_model
 
 _GEN_PREFIX = 'pass-'
@@ -118,6 +119,11 @@ class PseudoLabelHook(Hook):
     key keeps the maps already written (they are complete, being atomic) and
     reads their scores back into the histograms, then labels the rest. A
     complete pass with the same key is reused as it is.
+
+    With ``--resume``, the run continues from the latest checkpoint of its
+    work dir, not from ``load_from`` (the network it started from; see
+    :func:`~mmseg_zs3.engine.runner.resume_from_work_dir`), and uses the
+    folder's pass when its settings match (otherwise it labels again).
 
     **DDP.** Rank ``r`` of ``W`` labels images ``r, r + W, ...``; the score
     histograms are summed with ``all_reduce``; every rank waits at a barrier
@@ -220,6 +226,9 @@ class PseudoLabelHook(Hook):
         """
         if not is_training(runner):
             return  # tools/test.py with a ZS5Net config: nothing to label
+        # `load_from` is the network self-training starts from (ZS3Net):
+        # --resume continues from this run's own latest checkpoint
+        resume_from_work_dir(runner)
         self.out_dir = self._resolve_dir(runner)
         model = unwrapped_model(runner)
         self.ignore_index = int(
