@@ -91,7 +91,7 @@ def test_oracle_config(config):
     # the paper's network (other backbones share the split)
     seen_only = glob.glob(
         osp.join(
-            CONFIG_DIR, 'seen-only_deeplabv3plus_r101-*_'
+            CONFIG_DIR, 'seen-only_deeplabv3plus_r101-d16-mg248_*_'
             f'{match["dataset"]}-zs3k{k}-*.py'))
     assert len(seen_only) == 1, seen_only
     stage1 = Config.fromfile(seen_only[0])
