@@ -1,10 +1,3 @@
-# ZS5Net's training data (ZS3NET.md section 5): every training image, its
-# unseen pixels unlabeled (SeenOnlyDataset policy 'ignore': no image is chosen
-# by its ground truth), and pseudo-labels merged into the unlabeled pixels by
-# LoadPseudoLabels right after LoadAnnotations (SeenOnlyDataset inserts
-# MapUnseenToIgnore there first), before any augmentation. A leaf sets the
-# split and the folder of LoadPseudoLabels (`zs5net_pipeline`) and the same
-# folder on its PseudoLabelHook.
 _base_ = ['./zs3_coco-stuff164k.py']
 zs5net_pipeline = [
     dict(type='LoadImageFromFile'),
