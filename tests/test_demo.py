@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 
+import cv2
 import pytest
 
 from mmseg_zs3.apis.demo import run_demo
@@ -23,7 +24,8 @@ def test_demo_pipeline_tiny(tmp_path):
         num_workers=0,
         num_figure_images=2)
     assert list(summary) == [
-        'seen_only', 'devise', 'zs3net', 'zs3net_calibrated', 'oracle'
+        'seen_only', 'devise', 'zs3net', 'zs3net_calibrated', 'zs5net',
+        'oracle'
     ]
     for row in summary.values():
         assert KEYS <= set(row)
@@ -33,7 +35,41 @@ def test_demo_pipeline_tiny(tmp_path):
         assert json.load(f) == summary
     for name in ('summary.md', 'predictions.png', 'stage2_losses.png'):
         assert osp.getsize(osp.join(work_dir, name)) > 0
-    assert 'ZS3Net calibrated' in open(osp.join(work_dir, 'summary.md')).read()
+    table = open(osp.join(work_dir, 'summary.md')).read()
+    assert 'ZS3Net calibrated' in table and 'ZS5Net' in table
+    # one figure column per model row, plus the image and its ground truth:
+    # the figure is 1.8 inches per column at 110 dpi
+    width = cv2.imread(osp.join(work_dir, 'predictions.png')).shape[1]
+    assert width == round(1.8 * (len(summary) + 2) * 110)
+    # ZS5Net started from ZS3Net's checkpoint and labelled the training
+    # images before its first step
+    zs5net_dir = osp.join(work_dir, 'zs5net')
+    assert osp.isfile(
+        osp.join(zs5net_dir, 'pseudo_labels', 'pseudo_labels.json'))
+    assert osp.isfile(osp.join(zs5net_dir, 'epoch_4.pth'))
+
+
+@pytest.mark.parametrize('rows,missing', [
+    (('zs3net', ), 'seen_only/iter_1200.pth'),
+    (('zs5net', ), 'zs3net/epoch_10.pth'),
+    (('seen_only', 'zs5net', 'zs3net'), 'zs3net/epoch_10.pth'),
+])
+def test_demo_refuses_a_row_without_its_start(tmp_path, rows, missing):
+    with pytest.raises(ValueError, match=f'rows=.*{missing}.*does not exist'):
+        run_demo(
+            work_dir=str(tmp_path / 'demo'),
+            data_root=str(tmp_path / 'data'),
+            rows=rows)
+    assert not (tmp_path / 'data').exists()  # refused before any work
+
+
+def test_demo_refuses_a_row_named_twice(tmp_path):
+    with pytest.raises(ValueError, match="rows=.*'devise', 'devise'.*twice"):
+        run_demo(
+            work_dir=str(tmp_path / 'demo'),
+            data_root=str(tmp_path / 'data'),
+            rows=('devise', 'devise'))
+    assert not (tmp_path / 'data').exists()
 
 
 @pytest.mark.parametrize('size', [0, 40, 72])
@@ -82,3 +118,42 @@ def test_figure_images_show_unseen_classes_first(tmp_path):
         assert {1, 4} <= set(chosen)
     assert _figure_indices(_Maps(paths), [3], 2, 0) == [1, 4]
     assert _figure_indices(_Maps(paths), [3], 10, 0) == list(range(6))
+
+
+def test_bench_demo_seeds_checks_zs5net_bars():
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'bench_demo_seeds', osp.join(REPO, 'benchmarks',
+                                     'bench_demo_seeds.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def row(seen, unseen, hiou):
+        return dict(mIoU_seen=seen, mIoU_unseen=unseen, hIoU=hiou)
+
+    summaries = {
+        0:
+        dict(
+            zs3net=row(78.0, 40.0, 52.0),
+            zs5net=row(75.5, 60.0, 67.0),
+            oracle=row(86.0, 84.0, 85.0)),
+        1:
+        dict(
+            zs3net=row(78.0, 40.0, 52.0),
+            zs5net=row(74.9, 40.0, 53.0),
+            oracle=row(86.0, 84.0, 85.0)),
+    }
+    lines = tool.zs5net_checks(summaries)
+    assert lines == [
+        'PASS seed 0: ZS5Net mIoU_unseen 60.0 > ZS3Net (40.0)',
+        'PASS seed 0: ZS5Net hIoU 67.0 > ZS3Net (52.0)',
+        'PASS seed 0: ZS5Net mIoU_seen 75.5 >= ZS3Net - 3 (78.0)',
+        'FAIL seed 1: ZS5Net mIoU_unseen 40.0 > ZS3Net (40.0)',
+        'PASS seed 1: ZS5Net hIoU 53.0 > ZS3Net (52.0)',
+        'FAIL seed 1: ZS5Net mIoU_seen 74.9 >= ZS3Net - 3 (78.0)',
+        'FAIL mean ZS5Net hIoU / mean oracle hIoU 0.706 >= 0.85',
+    ]
+    del summaries[1]['zs5net']
+    assert tool.zs5net_checks(summaries) == []
