@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="normalisation of the new vectors; default: the model's "
         'embeddings\' (recorded in the checkpoint)')
     p.add_argument(
+        '--allow-missing',
+        action='store_true',
+        help='a name with unknown words gets the mean of its known words '
+        '(logged); a name with none stays an error')
+    p.add_argument(
         '--seen-source',
         default='auto',
         choices=SEEN_SOURCES,
@@ -150,6 +155,7 @@ def run(args) -> dict:
         new_class_weight=args.new_class_weight,
         aliases=args.aliases,
         normalize=args.normalize,
+        allow_missing=args.allow_missing,
         num_samples=args.samples,
         steps=args.steps,
         seed=args.seed)

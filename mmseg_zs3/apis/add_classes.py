@@ -169,7 +169,8 @@ def embed_new_classes(names: Sequence[str],
                       class_embedding,
                       word_vectors=None,
                       aliases=None,
-                      normalize: Optional[str] = None) -> np.ndarray:
+                      normalize: Optional[str] = None,
+                      allow_missing: bool = False) -> np.ndarray:
     """Word vectors of new classes, on the scale of a model's embeddings.
 
     Args:
@@ -185,6 +186,9 @@ def embed_new_classes(names: Sequence[str],
             ``{'tv': ['television']}``). Defaults to None.
         normalize (str, optional): ``'l2'``, ``'none'`` or ``'max_norm'``.
             Defaults to the model's (its embeddings' ``meta``).
+        allow_missing (bool): A name with unknown words gets the mean of its
+            known words (the builder's option; a name with none stays an
+            error). Defaults to False.
 
     Returns:
         np.ndarray: float32 ``[len(names), dim]``.
@@ -214,7 +218,8 @@ def embed_new_classes(names: Sequence[str],
         list(names),
         sources,
         aliases=aliases,
-        normalize='none' if norm == 'max_norm' else norm)
+        normalize='none' if norm == 'max_norm' else norm,
+        allow_missing=allow_missing)
     vectors = emb.vectors.astype(np.float64)
     if norm == 'max_norm':
         if divisor:
@@ -260,12 +265,12 @@ def check_stage2_state(state_dict: dict, where: str) -> None:
     if 'class_embedding.embeddings' not in state_dict:
         missing.append('class embeddings (class_embedding.embeddings)')
     if 'decode_head.classifier.conv.weight' not in state_dict:
-        missing.append('a ZeroShotDecodeHead 1x1 classifier '
+        missing.append('a ZeroShotDecodeHead classifier '
                        '(decode_head.classifier.conv.*)')
     if missing:
         raise AddClassesError(
-            f'{where} is {describe_checkpoint(state_dict)}: it has no '
-            f'{" and no ".join(missing)}. Adding classes needs a ZS3Net '
+            f'{where} is {describe_checkpoint(state_dict)}: it lacks '
+            f'{"; ".join(missing)}. Adding classes needs a ZS3Net '
             'stage-2 checkpoint, whose generator makes features of new '
             'classes from their word vectors. Train stage 2 from this '
             f'network: {STAGE2_CONFIG_HINT}')
@@ -653,6 +658,7 @@ def add_classes(model,
                 new_class_weight: Optional[float] = None,
                 aliases=None,
                 normalize: Optional[str] = None,
+                allow_missing: bool = False,
                 num_samples: int = 1000,
                 steps: int = 300,
                 lr: float = 0.01,
@@ -682,6 +688,7 @@ def add_classes(model,
             Defaults to the model's ``unseen_weight``.
         aliases: Alias table of the builder. Defaults to None.
         normalize (str, optional): Override of the embeddings' normalisation.
+        allow_missing (bool): See :func:`embed_new_classes`.
         num_samples, steps, lr, seed: See :func:`retrain_classifier`.
         cfg (Config, optional): The model's config. Defaults to
             ``model.cfg``.
@@ -728,7 +735,7 @@ def add_classes(model,
     names = check_new_class_names(classes, old_classes)
     seen_source, cache = resolve_seen_source(seen_source, seen_features, model)
     vectors = embed_new_classes(names, model.class_embedding, word_vectors,
-                                aliases, normalize)
+                                aliases, normalize, allow_missing)
 
     meta = dict(getattr(model, 'dataset_meta', None) or {})
     palette = meta.get('palette')
@@ -864,8 +871,9 @@ def add_classes_to_checkpoint(checkpoint: str,
             ``seen_source='real'`` or ``'auto'``; defaults to those next to
             the checkpoint (the stage-2 run's work dir).
         device (str): Where the retrain runs. Defaults to 'cpu'.
-        **kwargs: ``retrain``, ``aliases``, ``normalize``, ``num_samples``,
-            ``steps``, ``lr``, ``seed`` of :func:`add_classes`.
+        **kwargs: ``retrain``, ``new_class_weight``, ``aliases``,
+            ``normalize``, ``allow_missing``, ``num_samples``, ``steps``,
+            ``lr``, ``seed`` of :func:`add_classes`.
 
     Returns:
         dict: ``checkpoint`` and ``config`` (the written paths), ``classes``

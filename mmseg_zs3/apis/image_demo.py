@@ -339,8 +339,9 @@ def run_image_demo(source: str,
             terminal; log lines otherwise).
 
     Returns:
-        list[dict]: Per image ``image``, ``out`` and ``classes`` (the names
-        found, largest first).
+        list[dict]: Per image ``image``, ``out``, ``classes`` (the names
+        found, largest first) and ``unseen`` (the model's classes unseen in
+        training, added ones included).
 
     Raises:
         ImageDemoError: A bad input (named).
@@ -404,5 +405,6 @@ def run_image_demo(source: str,
                 classes=[
                     names[i]
                     for i, _ in _legend_entries(labels, names, unseen)
-                ]))
+                ],
+                unseen=list(unseen)))
     return results
