@@ -1,12 +1,3 @@
-# ZS3Net + GC stage 2, Pascal-Context-60, K = 4, strict: ZS3Net's stage 2
-# (zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_context60-zs3k4-312x312.py,
-# seen-only images) plus the graph-context generator of
-# _base_/models/zs3net_gc.py. No unseen ground truth is read: unseen nodes
-# enter the graphs by substitution (an unseen class in the place of a node of
-# its nearest seen class). The graphs come from label maps, which the feature
-# cache does not keep: the frozen network runs at every step
-# (EpochBasedTrainLoop). Published (ZS3Net + GC, K = 4, paper layout):
-# unseen mIoU 29.1 (ZS3Net: 24.9).
 _base_ = [
     './zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_'
     'context60-zs3k4-312x312.py', './_base_/models/zs3net_gc.py'
