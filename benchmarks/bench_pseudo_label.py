@@ -63,7 +63,8 @@ def _runner(args, work_dir):
         runner.load_checkpoint(args.checkpoint)
     else:
         print(f'[bench] no checkpoint {args.checkpoint!r}: initial weights')
-    hook = runner.hooks[-1]
+    hook = next(
+        h for h in runner.hooks if type(h).__name__ == 'PseudoLabelHook')
     hook.before_run(runner)
     return runner, hook
 

@@ -1,19 +1,5 @@
-# ZS5Net (ZS3Net + self-training, Bucher et al., NeurIPS 2019, section 3.3;
-# ZS3NET.md section 5), context60-zs3k10. Starts from the ZS3Net network of the
-# same split (`load_from`:
-# zs3net_deeplabv3plus_r101-d16-mg248_1xb8-20e_context60-zs3k10-312x312) and
-# retrains the whole network on every training image: seen ground truth (unseen
-# pixels unlabeled) plus the pseudo-labels of PseudoLabelHook: before training,
-# the model labels the training images with the inference settings of
-# validation and keeps, of the unlabeled pixels predicted as each unseen class,
-# the top 75 % most confident, ranked per class over the whole pass (p = 75 %,
-# the paper's Pascal-Context value).
-# No unseen ground truth is read, and no image is chosen by it (the official
-# loaders chose the images that get pseudo-labels by their unseen ground
-# truth). The schedule is ours (the paper gives none): see
-# _base_/schedules/zs5net_finetune_20e.py.
-# Published: ZS5Net (paper): 27.0 / 20.7 / 23.4 seen / unseen / hIoU, pixel acc
-# 49.5 (ZS3Net 20.8 / 12.7 / 15.8).
+# Published (Pascal-Context): ZS5Net (paper): 27.0 / 20.7 / 23.4 seen / unseen
+# / hIoU, pixel acc 49.5 (ZS3Net 20.8 / 12.7 / 15.8).
 _base_ = [
     './_base_/models/deeplabv3plus_r101-d16-mg248.py',
     './_base_/datasets/zs5net_context60.py',
@@ -26,7 +12,6 @@ pseudo_label_dir = ('work_dirs/zs5net_deeplabv3plus_r101-d16-mg248_'
                     '1xb10-20e_context60-zs3k10-312x312/pseudo_labels')
 model = dict(
     data_preprocessor=dict(size=_base_.crop_size),
-    # ZS3Net's head and classifier, retrained (not re-initialised)
     decode_head=dict(
         _delete_=True,
         type='ZeroShotDecodeHead',

@@ -1,18 +1,5 @@
-# ZS5Net (ZS3Net + self-training, Bucher et al., NeurIPS 2019, section 3.3;
-# ZS3NET.md section 5), voc12aug-zs3k4. Starts from the ZS3Net network of the
-# same split (`load_from`:
-# zs3net_deeplabv3plus_r101-d16-mg248_1xb8-30e_voc12aug-zs3k4-312x312) and
-# retrains the whole network on every training image: seen ground truth (unseen
-# pixels unlabeled) plus the pseudo-labels of PseudoLabelHook: before training,
-# the model labels the training images with the inference settings of
-# validation and keeps, of the unlabeled pixels predicted as each unseen class,
-# the top 25 % most confident, ranked per class over the whole pass (p = 25 %,
-# the paper's VOC value).
-# No unseen ground truth is read, and no image is chosen by it (the official
-# loaders chose the images that get pseudo-labels by their unseen ground
-# truth). The schedule is ours (the paper gives none): see
-# _base_/schedules/zs5net_finetune_20e.py.
-# Published: no ZS5Net number published for K = 4 (ZS3Net 66.4 / 23.2 / 34.4).
+# Published (VOC): no ZS5Net number published for K = 4 (ZS3Net 66.4 / 23.2 /
+# 34.4).
 _base_ = [
     './_base_/models/deeplabv3plus_r101-d16-mg248.py',
     './_base_/datasets/zs5net_voc12aug.py',
@@ -25,7 +12,6 @@ pseudo_label_dir = ('work_dirs/zs5net_deeplabv3plus_r101-d16-mg248_'
                     '1xb16-20e_voc12aug-zs3k4-312x312/pseudo_labels')
 model = dict(
     data_preprocessor=dict(size=_base_.crop_size),
-    # ZS3Net's head and classifier, retrained (not re-initialised)
     decode_head=dict(
         _delete_=True,
         type='ZeroShotDecodeHead',

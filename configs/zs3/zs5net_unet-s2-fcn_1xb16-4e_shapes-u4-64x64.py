@@ -1,5 +1,5 @@
 # ZS5Net on the shapes demo: ZS3Net plus self-training (Bucher et al.,
-# NeurIPS 2019, section 3.3; ZS3NET.md section 5). Starts from the ZS3Net
+# NeurIPS 2019, section 3.3). Starts from the ZS3Net
 # stage-2 network (`load_from`) and fine-tunes the whole network on every
 # training image: seen ground truth (unseen pixels are unlabeled, policy
 # 'ignore') plus pseudo-labels. Before training, PseudoLabelHook labels the
@@ -20,7 +20,7 @@ model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     pretrained=None,
     backbone={{_base_.model.backbone}},
-    # ZS3Net's head and classifier, fine-tuned (not re-initialised)
+    # the head and classifier of the ZS3Net checkpoint, trained further
     decode_head=dict(
         type='ZeroShotDecodeHead',
         head={{_base_.model.decode_head.head}},
@@ -35,7 +35,8 @@ zs5net_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='CheckSegMap', num_classes={{_base_.num_classes}}),
-    # (SeenOnlyDataset inserts MapUnseenToIgnore right after LoadAnnotations)
+    # unseen labels are ignore here: SeenOnlyDataset maps them right after
+    # LoadAnnotations
     dict(
         type='LoadPseudoLabels',
         pseudo_label_dir=pseudo_label_dir,

@@ -1,8 +1,4 @@
-# ZS5Net's retraining of the whole network on seen ground truth plus
-# pseudo-labels, from the ZS3Net network (`load_from`). The paper gives no
-# schedule for it: ours is stage 1's recipe (SGD momentum 0.9, wd 5e-4, head lr
-# x10, poly 0.9 per iteration) at a tenth of its learning rate, for 20000
-# iterations.
+# zs5net_finetune_20e.py's retraining in iterations (COCO-Stuff's loop).
 optimizer = dict(type='SGD', lr=0.0007, momentum=0.9, weight_decay=5e-4)
 optim_wrapper = dict(
     type='OptimWrapper',
