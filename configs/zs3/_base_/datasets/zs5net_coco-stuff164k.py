@@ -1,4 +1,4 @@
-# ZS5Net's training data on COCO-Stuff 164k, as zs5net_voc12aug.py on VOC.
+# ZS5Net's training data on COCO-Stuff 164k (README.md, 'ZS5Net data').
 _base_ = ['./zs3_coco-stuff164k.py']
 zs5net_pipeline = [
     dict(type='LoadImageFromFile'),

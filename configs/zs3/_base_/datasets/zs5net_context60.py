@@ -1,4 +1,4 @@
-# ZS5Net's training data on Pascal-Context-60, as zs5net_voc12aug.py on VOC.
+# ZS5Net's training data on Pascal-Context-60 (README.md, 'ZS5Net data').
 _base_ = ['./zs3_context60.py']
 zs5net_pipeline = [
     dict(type='LoadImageFromFile'),
