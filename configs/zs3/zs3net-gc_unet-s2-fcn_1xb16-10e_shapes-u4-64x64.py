@@ -9,28 +9,21 @@
 # For the context-rich variant of the data (benchmarks/bench_graph_context.py)
 # point data_root at a dataset generated with --context-rich.
 _base_ = ['./zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py']
+# merged into the generative head of the inherited config, whose generator,
+# pixel MMD loss and num_samples it keeps
 model = dict(
     generative_head=dict(
-        _delete_=True,
         type='GMMNGCGenerativeHead',
-        generator=dict(
-            type='GMMNGenerator',
-            embed_dim=50,
-            noise_dim=50,
-            hidden_dim=256,
-            feat_dim=64),
         context_generator=dict(
             type='GraphContextNeck',
             in_channels=100,
             hidden_channels=256,
             out_channels=64,
             form='official'),
-        loss=dict(type='MMDLoss', bandwidths=(2, 5, 10, 20, 40, 80)),
         context_loss=dict(
             type='MMDLoss',
             bandwidths=(2, 5, 10, 20, 40, 80),
             loss_name='loss_mmd_gc'),
-        num_samples=128,
         node_feature='mean',
         context_mmd='image',
         ignore_regions='drop',

@@ -16,6 +16,7 @@
 #   --unseen-weight tries others on the same stage-1 checkpoint).
 _base_ = [
     './_base_/models/deeplabv3plus_effnet-lite0.py',
+    './_base_/models/zs3net_gmmn.py',
     './_base_/datasets/zs3_camvid.py',
     './_base_/schedules/zs3_camvid_400it.py',
     './_base_/zs3_runtime.py',
@@ -32,32 +33,25 @@ class_embedding = dict(
     classes='CamVidDataset',
     dim=50)
 model = dict(
-    type='ZS3EncoderDecoder',
-    data_preprocessor=dict(type='ZS3DataPreProcessor'),
+    _base_.zs3net,
     decode_head=dict(
-        _delete_=True,
-        type='ZeroShotDecodeHead',
-        head={{_base_.model.decode_head}},
-        classifier=dict(type='ConvClassifier'),
-        split={{_base_.zs3_split}},
+        _base_.zs3net_head,
+        head=_base_.model.decode_head,
+        split=_base_.zs3_split,
         classes='CamVidDataset',
         feature_norm='l2',
-        feature_scale=2.0,
-        reinit_classifier=True),
+        feature_scale=2.0),
     class_embedding=class_embedding,
     generative_head=dict(
-        type='GMMNGenerativeHead',
+        _base_.zs3net.generative_head,
+        # noise left at the generator's default (uniform)
         generator=dict(
             type='GMMNGenerator',
             embed_dim=50,
             noise_dim=50,
             hidden_dim=256,
-            feat_dim=128),
-        loss=dict(type='MMDLoss', bandwidths=(2, 5, 10, 20, 40, 80)),
-        num_samples=128),
-    unseen_layout='strict',
+            feat_dim=128)),
     unseen_weight=5.0,
-    num_generated='auto',
     train_cfg=dict(stage1_class_weight=True))
 # Stage-2 data: the seen-only images of stage 1 (drop-image), no
 # augmentation (frozen features are then fixed per image and can be cached).

@@ -64,13 +64,7 @@ train_dataloader = dict(
             data_prefix=dict(
                 img_path='images/train', seg_map_path='annotations/train'),
             pipeline=zs5net_pipeline)))
-custom_hooks = [
-    dict(type='CheckpointClassCountHook'),
-    dict(type='CheckpointKindHook'),
-    dict(type='ClassListCheckHook'),
-    dict(type='CheckInvalidLossHook'),
-    dict(type='RNGStateCheckpointHook'),
-    dict(type='WorkDirGuardHook'),
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='PseudoLabelHook',
         pseudo_label_dir=pseudo_label_dir,

@@ -57,13 +57,7 @@ train_dataloader = dict(
             data_prefix=dict(
                 img_path='img_dir/train', seg_map_path='ann_dir/train'),
             pipeline=zs5net_pipeline)))
-custom_hooks = [
-    dict(type='CheckpointClassCountHook'),
-    dict(type='CheckpointKindHook'),
-    dict(type='ClassListCheckHook'),
-    dict(type='CheckInvalidLossHook'),
-    dict(type='RNGStateCheckpointHook'),
-    dict(type='WorkDirGuardHook'),
+custom_hooks = _base_.custom_hooks + [
     # The images to label: the training dataset, read with the test
     # pipeline (the inference settings of validation). Passes before epochs
     # 0 and 2. Measured on the demo (seed 0; ZS3Net 81.5 / 52.6 / 63.9 seen
