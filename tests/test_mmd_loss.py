@@ -118,3 +118,16 @@ def test_mmd_loss_is_float32_under_autocast():
         mixed = loss(x, y)
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, loss(x, y))
+
+
+def test_kernels_by_squaring_match_exp():
+    """Kernels derived by squaring (a scale twice another's) equal the
+    direct ``exp`` in float64, for every scale, in the given order, with a
+    scale that has no half (2) and a repeated one."""
+    from mmseg_zs3.models.losses.mmd_loss import _kernels_by_squaring
+    d2 = torch.rand(2, 9, 7, dtype=torch.float64) * 300
+    scales = [-0.5 / v for v in (2, 5, 10, 20, 40, 80, 10)]
+    out = list(_kernels_by_squaring(d2, scales))
+    assert [c for c, _ in out] == scales
+    for c, k in out:
+        torch.testing.assert_close(k, torch.exp(d2 * c), rtol=1e-13, atol=0)

@@ -18,6 +18,24 @@ def _weights(mask: Optional[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return mask / counts
 
 
+def _kernels_by_squaring(d2: torch.Tensor, scales: Sequence[float]):
+    """Yield ``(c, exp(c * d2))`` for every scale ``c`` of ``scales``.
+
+    A kernel whose scale is twice another's is the square of that one
+    (``exp(2 c d) = exp(c d) ** 2``): the official bandwidths (2, 5, 10, 20,
+    40, 80) need two ``exp`` passes and four multiplications instead of six
+    ``exp`` passes. Each squaring doubles the relative rounding error of its
+    input: at most 16 ulp after four, far below the kernels' own spread.
+    """
+    done = {}
+    for c in sorted(set(scales), key=abs):
+        half = c / 2
+        k = done[half] * done[half] if half in done else torch.exp(d2 * c)
+        done[c] = k
+    for c in scales:
+        yield c, done[c]
+
+
 class _KernelSum(torch.autograd.Function):
     """``sum_ij wp_i wq_j sum_v exp(c_v max(d2_ij, 0))`` per group, [G].
 
@@ -37,8 +55,7 @@ class _KernelSum(torch.autograd.Function):
         need_grad = ctx.needs_input_grad[0]
         total = torch.zeros_like(d2)
         slope = torch.zeros_like(d2) if need_grad else None
-        for c in scales:
-            k = torch.exp(d2 * c)
+        for c, k in _kernels_by_squaring(d2, scales):
             total += k
             if need_grad:
                 slope.add_(k, alpha=c)

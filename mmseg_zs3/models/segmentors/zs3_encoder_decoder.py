@@ -517,7 +517,13 @@ class ZS3EncoderDecoder(EncoderDecoder):
                          batch_size: int = 1) -> Dict[str, Tensor]:
         if len(labels) == 0:
             return dict(loss_cls=self._zero(self.decode_head.classifier))
-        logits = self.decode_head.classify(feats)
+        return self._classifier_loss_of_logits(
+            self.decode_head.classify(feats), labels, batch_size)
+
+    def _classifier_loss_of_logits(self,
+                                   logits: Tensor,
+                                   labels: Tensor,
+                                   batch_size: int = 1) -> Dict[str, Tensor]:
         loss = F.cross_entropy(
             logits, labels, weight=self._class_weight(logits))
         if self.paper_batch_average:
@@ -549,14 +555,20 @@ class ZS3EncoderDecoder(EncoderDecoder):
                 len(labels), device=labels.device)[:self.max_real_pixels]
             feats, labels = feats[keep], labels[keep]
         n_gen = self._num_generated(labels)
-        if n_gen > 0:
-            with torch.no_grad():
-                fake = self.generative_head.generate(self.unseen_ids, n_gen,
-                                                     emb)
-            feats = torch.cat([feats, fake.flatten(0, 1).to(feats.dtype)])
-            labels = torch.cat(
-                [labels, self.unseen_ids.repeat_interleave(n_gen)])
-        losses.update(self._classifier_loss(feats, labels))
+        if n_gen == 0:
+            losses.update(self._classifier_loss(feats, labels))
+            return losses
+        with torch.no_grad():
+            fake = self.generative_head.generate(self.unseen_ids, n_gen, emb)
+        # real and generated features are scored apart and their scores
+        # joined: the same loss as scoring them joined, without copying the
+        # (much wider) features
+        logits = torch.cat([
+            self.decode_head.classify(feats),
+            self.decode_head.classify(fake.flatten(0, 1).to(feats.dtype))
+        ])
+        labels = torch.cat([labels, self.unseen_ids.repeat_interleave(n_gen)])
+        losses.update(self._classifier_loss_of_logits(logits, labels))
         return losses
 
     def _check_separate_optimizers(self,
