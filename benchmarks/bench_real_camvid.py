@@ -24,7 +24,9 @@ one table and writes ``summary.json``, ``summary.md`` and ``predictions.png``
 (test photographs, ground truth, each model's prediction) to ``--work-dir``.
 Wall time and peak RSS (this process and its dataloader workers) are per
 row; CPU time too, which a shared machine does not inflate as much as wall
-time. CamVid is CC BY-NC 4.0: the data never enters the repository::
+time. Rows train in two processes side by side by default (``--jobs``; a row
+that starts from another trains after it, in its process), then one process
+reports. CamVid is CC BY-NC 4.0: the data never enters the repository::
 
     python benchmarks/bench_real_camvid.py \
         --data-root ../shared/data/camvid-256x192
@@ -110,6 +112,25 @@ def parse_args(argv=None):
         help='train nothing: the table and figure from the results that '
         'earlier runs saved in --work-dir (results/); rows may be trained by '
         'separate processes with the same --work-dir, then reported once')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=2,
+        help='processes that train rows side by side (a row that starts '
+        'from another runs after it, in the same process), each with '
+        '--threads torch threads, then one report: on 2 cores two '
+        'one-thread processes use the cores better than one two-thread '
+        'process')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=0,
+        help="torch threads per process (0: torch's default with --jobs 1, "
+        'else CPUs // jobs)')
+    parser.add_argument(
+        '--no-report',
+        action='store_true',
+        help='train and save the rows only (how --jobs runs its processes)')
     parser.add_argument('--num-workers', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
@@ -140,8 +161,9 @@ def check_args(args) -> List[str]:
     if unknown or not args.rows:
         sys.exit(f'error: --rows {args.rows}: expected names from '
                  f'{list(CONFIGS)}')
-    for name, minimum in (('stage1_iters', 1), ('num_workers', 0),
-                          ('num_figure_images', 0), ('seed', 0)):
+    for name, minimum in (('stage1_iters', 1), ('num_workers', 0), ('jobs', 1),
+                          ('threads', 0), ('num_figure_images', 0), ('seed',
+                                                                     0)):
         if getattr(args, name) < minimum:
             sys.exit(f'error: --{name.replace("_", "-")} '
                      f'{getattr(args, name)}: expected >= {minimum}')
@@ -507,11 +529,82 @@ def progress_hook(name: str, interval: int):
     return _Progress()
 
 
+# relative training cost of a row, to balance the --jobs processes
+ROW_COST = dict(zs3net=0.25, zs5net=0.5)
+
+
+def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
+    """Rows split into at most ``jobs`` groups that can train side by side.
+
+    A row that starts from another row of ``rows`` goes into that row's
+    group, after it; the chains are spread over the groups by their cost
+    (longest first, each to the cheapest group so far).
+    """
+    chains: List[List[str]] = []
+    for row in rows:
+        start = STARTS_FROM.get(row)
+        chain = next((c for c in chains if start in c), None)
+        if chain is None:
+            chains.append([row])
+        else:
+            chain.append(row)
+
+    def cost(rows_: Sequence[str]) -> float:
+        return sum(ROW_COST.get(r, 1.0) for r in rows_)
+
+    groups: List[List[str]] = [[] for _ in range(min(jobs, len(chains)))]
+    for chain in sorted(chains, key=cost, reverse=True):
+        min(groups, key=cost).extend(chain)
+    return [g for g in groups if g]
+
+
+def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
+    """Train each group of rows in its own process (this script with
+    ``--rows GROUP --jobs 1 --no-report``), all at once; exits naming the
+    rows of a process that failed."""
+    import subprocess
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # drop --rows/--jobs/--threads and their values from the command line
+    keep, skip = [], False
+    for a in argv:
+        if a in ('--rows', '--jobs', '--threads'):
+            skip = True
+            continue
+        if skip and not a.startswith('--'):
+            continue
+        skip = False
+        keep.append(a)
+    threads = args.threads or max(1, (os.cpu_count() or 2) // len(groups))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    procs = []
+    for group in groups:
+        cmd = [sys.executable, osp.abspath(__file__)] + keep + [
+            '--rows', *group, '--jobs', '1', '--threads',
+            str(threads), '--no-report'
+        ]
+        print(
+            f'[bench] process {len(procs)}: rows {group}, {threads} '
+            'torch thread(s)',
+            flush=True)
+        procs.append((group, subprocess.Popen(cmd, env=env)))
+    failed = [group for group, p in procs if p.wait() != 0]
+    if failed:
+        sys.exit(f'error: the process training rows {failed} failed; see '
+                 'its output above')
+
+
 def main(argv=None):
     args = parse_args(argv)
     rows = check_args(args)
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.perf_counter()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    groups = plan_jobs(rows, args.jobs)
+    if not args.report_only and len(groups) > 1:
+        run_jobs(args, argv, groups)
+        args.report_only = True
     from mmengine.runner import Runner
 
     import mmseg_zs3  # noqa: F401  (registers everything)
@@ -603,6 +696,8 @@ def main(argv=None):
                 f'{rss.peak / 2**30:.2f} GB',
                 flush=True)
         del runner, model, loaders
+    if args.no_report:
+        return
 
     from mmseg_zs3.datasets import CamVidDataset
     metainfo = CamVidDataset.METAINFO

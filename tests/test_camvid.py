@@ -308,3 +308,23 @@ def test_held_out_calibration_loader(tmp_path):
     with pytest.raises(ValueError, match='no LoadAnnotations'):
         held_out_calibration_loader(dataset, cfg.test_pipeline[:1], {},
                                     [FENCE])
+
+
+def test_bench_jobs_keep_chains_together():
+    """The benchmark's --jobs plan: a row that starts from another trains
+    after it in the same process; independent rows spread over processes
+    by cost; never more processes than chains."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'bench_real_camvid',
+        osp.join(REPO, 'benchmarks', 'bench_real_camvid.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = ['seen_only', 'zs3net', 'devise', 'zs5net', 'oracle']
+    assert bench.plan_jobs(rows, 2) == [['seen_only', 'zs3net', 'zs5net'],
+                                        ['devise', 'oracle']]
+    assert bench.plan_jobs(rows,
+                           1) == [rows[:2] + rows[3:4] + rows[2:3] + rows[4:]]
+    assert bench.plan_jobs(['zs3net', 'zs5net'], 4) == [['zs3net', 'zs5net']]
+    groups = bench.plan_jobs(rows, 8)
+    assert sorted(sum(groups, [])) == sorted(rows) and len(groups) == 3
