@@ -4,8 +4,9 @@ The ZS3Net model of a stage-2 config (``ZS3EncoderDecoder`` with its
 ``ZeroShotDecodeHead`` wrapping the mmseg decode head, and the
 ``ZS3DataPreProcessor``) against mmseg's ``EncoderDecoder`` with the same
 backbone, the same decode head (its ``conv_seg`` as classifier) and
-``SegDataPreProcessor``: the stock model is initialised, its weights are
-copied into the ZS3Net model (the head maps a plain head's keys), and the two
+``SegDataPreProcessor``, both with NCHW image batches: the stock model is
+initialised, its weights are copied into the ZS3Net model (the head maps a
+plain head's keys), and the two
 are checked to give the same scores before anything is timed. Both run
 ``model.test_step`` (preprocessing, inference, resizing of the scores and the
 argmax: what ``tools/test.py`` runs per batch) on the same input under
@@ -106,6 +107,9 @@ def stock_model_config(zs3_model_cfg: dict) -> dict:
     stock['decode_head'] = copy.deepcopy(head['head'])
     preprocessor = copy.deepcopy(zs3_model_cfg['data_preprocessor'])
     preprocessor['type'] = 'SegDataPreProcessor'
+    # ZS3DataPreProcessor's option; build_models drops it from the ZS3Net
+    # model too, so that both run the same (NCHW) convolution kernels
+    preprocessor.pop('channels_last', None)
     stock['data_preprocessor'] = preprocessor
     return stock
 
@@ -156,6 +160,7 @@ def build_models(
     model_cfg = cfg.model.to_dict()
     _weights_off(model_cfg)
     stock_cfg = stock_model_config(model_cfg)
+    model_cfg['data_preprocessor'].pop('channels_last', None)
     random_class_embeddings(model_cfg, folder)
     for owner in _find([model_cfg, stock_cfg], 'size'):
         owner['size'] = (size, size)

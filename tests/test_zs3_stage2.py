@@ -399,6 +399,7 @@ def test_feature_cache_loop_needs_its_preprocessor(stage2_files, data_copies,
                                                    tmp_path):
     cfg = stage2_config(data_copies['clean'], str(tmp_path), stage2_files)
     cfg.model.data_preprocessor.type = 'SegDataPreProcessor'
+    cfg.model.data_preprocessor.pop('channels_last', None)
     runner = Runner.from_cfg(cfg)
     with pytest.raises(
             TypeError,

@@ -8,8 +8,12 @@
 # demo, seed 0). Trained from scratch: no pretrained weights are reachable
 # offline.
 norm_cfg = dict(type='BN', requires_grad=True)
+# image batches in channels-last memory format (ZS3DataPreProcessor): this
+# U-Net's training iteration takes 0.10 s instead of 0.12 s on the 2-core
+# CPU (benchmarks/bench_channels_last.py)
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type='ZS3DataPreProcessor',
+    channels_last=True,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
