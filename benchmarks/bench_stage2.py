@@ -25,9 +25,12 @@ initialised model. Data loading runs in the main process (``num_workers=0``)
 everywhere. One torch thread by default: on a shared 2-core machine two
 OpenMP threads per process oversubscribe the cores and make timings erratic
 (``--threads 0`` keeps torch's default). The official schedule is timed on
-``--official-images`` images and scaled to the epoch. Run::
+``--official-images`` images and scaled to the epoch; cached runs and
+official timings alternate ``--repeats`` times and their medians are
+compared. Run::
 
     python benchmarks/bench_stage2.py [--num-train 600] [--epochs 10]
+        [--repeats 3]
 """
 import argparse
 import os
@@ -40,6 +43,7 @@ import tempfile
 import threading
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -70,6 +74,11 @@ def parse_args():
         default=10,
         help='epochs of the cache loop (the config: 10)')
     parser.add_argument(
+        '--repeats',
+        type=int,
+        default=3,
+        help='cached runs and official timings, alternating (medians)')
+    parser.add_argument(
         '--official-images',
         type=int,
         default=100,
@@ -82,7 +91,10 @@ def parse_args():
         help='torch threads (0: torch default)')
     parser.add_argument(
         '--keep', action='store_true', help='keep the temporary work dir')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f'--repeats must be >= 1, got {args.repeats}')
+    return args
 
 
 def prepare(work_dir: str, num_train: int) -> dict:
@@ -317,17 +329,33 @@ def main():
                                               osp.join(work_dir, 'uncached'),
                                               'EpochBasedTrainLoop', 1,
                                               args.batch_size)
-        cached, _, cached_total, cache = run_runner(
-            files, osp.join(work_dir, 'cached'), 'ZS3FeatureCacheTrainLoop',
-            args.epochs, args.batch_size)
         forward = run_frozen_forward(files, work_dir, args.batch_size)
-        official, n_timed, _ = run_official(files, work_dir, args.batch_size,
-                                            args.official_images)
+        # the two sides of the ratio alternate, so that a busier moment of a
+        # shared machine slows both; medians over the repeats
+        epochs, officials, totals, cache = [], [], [], None
+        for r in range(args.repeats):
+            cached, _, total, measured = run_runner(
+                files, osp.join(work_dir, f'cached{r}'),
+                'ZS3FeatureCacheTrainLoop', args.epochs, args.batch_size)
+            epochs.append(sum(cached) / len(cached))
+            totals.append(total)
+            cache = cache or measured
+            official, n_timed, _ = run_official(files, work_dir,
+                                                args.batch_size,
+                                                args.official_images)
+            officials.append(official)
+            print(
+                f'repeat {r + 1}/{args.repeats}: cached {epochs[-1]:.3f} '
+                f's/epoch, official {official:.2f} s/epoch, '
+                f'{official / epochs[-1]:.1f}x',
+                flush=True)
     finally:
         if not args.keep and not args.work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    epoch = sum(cached) / len(cached)
+    epoch = float(np.median(epochs))
+    official = float(np.median(officials))
+    cached_total = float(np.median(totals))
     print('\n' + '=' * 72)
     print(f'stage 2, {n_images} seen-only training images (of '
           f'{args.num_train}), batch {args.batch_size}, 64x64, strict layout')
@@ -335,14 +363,14 @@ def main():
         ('uncached (EpochBasedTrainLoop, image batches), s/epoch',
          uncached[0]),
         ('ZS3FeatureCacheTrainLoop, cache pass (once), s', cache['seconds']),
-        (f'ZS3FeatureCacheTrainLoop, cached epochs (mean of {len(cached)}),'
-         ' s/epoch', epoch),
-        ('official per-(image, class) schedule, batch 1' +
+        ('ZS3FeatureCacheTrainLoop, cached epochs (median over repeats of '
+         f'the mean of {args.epochs}), s/epoch', epoch),
+        ('official per-(image, class) schedule, batch 1, median' +
          (f' ({n_timed} images, scaled)' if n_timed < n_images else '') +
          ', s/epoch', official),
         ('one frozen forward pass over the images, s', forward),
-        (f'whole cached run ({args.epochs} epochs, Runner.train), s',
-         cached_total),
+        (f'whole cached run ({args.epochs} epochs, Runner.train, median), '
+         's', cached_total),
     ]
     width = max(len(r[0]) for r in rows)
     for name, sec in rows:

@@ -501,6 +501,30 @@ def test_feature_cache_samples_natural_frequencies():
     assert torch.equal(feats[:, 0].long(), cls)  # each from its own pool
 
 
+def test_feature_cache_sampling_is_exact_with_empty_classes():
+    """Classes at count / total (empty classes, first and last included,
+    never drawn) and, inside a class, each kept feature equally often."""
+    cache = FeatureCache(5, 1, max_per_class=40, seed=0)
+    counts = [0, 600, 0, 30, 0]
+    labels = torch.cat([torch.full((n, ), c) for c, n in enumerate(counts)])
+    cache.add(torch.arange(len(labels)).float()[:, None], labels)
+    n = 60000
+    feats, cls = cache.sample(n, torch.Generator().manual_seed(1))
+    freq = torch.bincount(cls, minlength=5).double() / n
+    expected = torch.tensor(counts, dtype=torch.float64) / sum(counts)
+    assert freq[0] == freq[2] == freq[4] == 0
+    # binomial standard error at most 0.2%: 5 of them
+    assert torch.allclose(freq, expected, atol=0.01)
+    for c, kept in ((1, 40), (3, 30)):
+        drawn = feats[cls == c, 0]
+        pool = cache.feats[c][:, 0]
+        assert torch.isin(drawn, pool).all()  # each from its own pool
+        hits = torch.stack([(drawn == v).sum() for v in pool]).double()
+        assert len(pool) == kept and hits.min() > 0
+        # each of the kept features about equally often (+-25%)
+        assert (hits / hits.mean() - 1).abs().max() < 0.25
+
+
 def test_feature_cache_round_trip_and_key(tmp_path):
     cache = FeatureCache(3, 4, max_per_class=10, seed=0)
     f, y = _class_feats(1, 30)

