@@ -25,8 +25,10 @@ one table and writes ``summary.json``, ``summary.md`` and ``predictions.png``
 Wall time and peak RSS (this process and its dataloader workers) are per
 row; CPU time too, which a shared machine does not inflate as much as wall
 time. Rows train in two processes side by side by default (``--jobs``; a row
-that starts from another trains after it, in its process), then one process
-reports. CamVid is CC BY-NC 4.0: the data never enters the repository::
+that starts from another trains after it, in its process), one torch thread
+each; when a process ends, the other takes its core (``--threads 0``, the
+default: every 50 iterations a process sets its threads to the CPUs divided
+among the processes still running). Then one process reports. CamVid is CC BY-NC 4.0: the data never enters the repository::
 
     python benchmarks/bench_real_camvid.py \
         --data-root ../shared/data/camvid-256x192
@@ -52,7 +54,7 @@ CONFIGS = dict(
     zs3net='zs3net_deeplabv3plus_effnet-lite0_1xb8-20e_camvid-u2-192x256.py',
     devise='devise_' + _S,
     seen_only_ignore='seen-only-ignore_' + _S,
-    zs5net='zs5net_deeplabv3plus_effnet-lite0_1xb8-4e_camvid-u2-192x256.py',
+    zs5net='zs5net_deeplabv3plus_effnet-lite0_1xb8-2e_camvid-u2-192x256.py',
     oracle='oracle_deeplabv3plus_effnet-lite0_1xb8-400it_camvid-192x256.py')
 TITLES = dict(
     seen_only='seen-only, drop images (stage 1)',
@@ -127,6 +129,12 @@ def parse_args(argv=None):
         default=0,
         help="torch threads per process (0: torch's default with --jobs 1, "
         'else CPUs // jobs)')
+    parser.add_argument(
+        '--cores-dir',
+        default=None,
+        help='set by --jobs for its processes: a folder where each '
+        'registers while it runs, so that with automatic --threads a '
+        "process's later rows take the cores of processes that have ended")
     parser.add_argument(
         '--no-report',
         action='store_true',
@@ -504,8 +512,12 @@ def load_results(work_dir: str, keys: Sequence[str]):
     return summary, preds
 
 
-def progress_hook(name: str, interval: int):
-    """A hook printing one line every ``interval`` training iterations."""
+def progress_hook(name: str, interval: int, cores_dir: str = None):
+    """A hook printing one line every ``interval`` training iterations; with
+    ``cores_dir``, it also resizes torch's thread pool there to this
+    process's share of the CPUs (``share_cores``), so that a row still
+    training when the other processes end takes their cores."""
+    import torch
     from mmengine.hooks import Hook
 
     class _Progress(Hook):
@@ -521,9 +533,13 @@ def progress_hook(name: str, interval: int):
                 losses = ' '.join(f'{k}={float(v):.3f}'
                                   for k, v in (outputs or {}).items()
                                   if k.startswith('loss'))
+                threads = ''
+                if cores_dir:
+                    torch.set_num_threads(share_cores(cores_dir))
+                    threads = f', {torch.get_num_threads()} thread(s)'
                 print(
                     f'  [{name}] iter {it}/{runner.max_iters} {losses} '
-                    f'({time.strftime("%H:%M:%S")})',
+                    f'({time.strftime("%H:%M:%S")}{threads})',
                     flush=True)
 
     return _Progress()
@@ -558,6 +574,28 @@ def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
     return [g for g in groups if g]
 
 
+def _alive(name: str) -> bool:
+    """Whether the entry ``name`` (a process id) of a cores dir is a
+    running process."""
+    if not name.isdigit():
+        return False
+    try:
+        os.kill(int(name), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    return True
+
+
+def share_cores(cores_dir: str) -> int:
+    """Torch threads for this process's next row: the CPUs divided among
+    the processes registered in ``cores_dir`` that still run (this one
+    included), at least 1."""
+    running = sum(_alive(n) for n in os.listdir(cores_dir))
+    return max(1, (os.cpu_count() or 2) // max(1, running))
+
+
 def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
     """Train each group of rows in its own process (this script with
     ``--rows GROUP --jobs 1 --no-report``), all at once; exits naming the
@@ -567,7 +605,7 @@ def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
     # drop --rows/--jobs/--threads and their values from the command line
     keep, skip = [], False
     for a in argv:
-        if a in ('--rows', '--jobs', '--threads'):
+        if a in ('--rows', '--jobs', '--threads', '--cores-dir'):
             skip = True
             continue
         if skip and not a.startswith('--'):
@@ -576,18 +614,29 @@ def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
         keep.append(a)
     threads = args.threads or max(1, (os.cpu_count() or 2) // len(groups))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    share = []
+    if not args.threads:  # automatic: later rows take freed cores
+        cores_dir = osp.join(args.work_dir, '.bench_processes')
+        os.makedirs(cores_dir, exist_ok=True)
+        share = ['--cores-dir', cores_dir]
     procs = []
     for group in groups:
         cmd = [sys.executable, osp.abspath(__file__)] + keep + [
             '--rows', *group, '--jobs', '1', '--threads',
             str(threads), '--no-report'
-        ]
+        ] + share
         print(
             f'[bench] process {len(procs)}: rows {group}, {threads} '
             'torch thread(s)',
             flush=True)
         procs.append((group, subprocess.Popen(cmd, env=env)))
     failed = [group for group, p in procs if p.wait() != 0]
+    if share:
+        for name in os.listdir(share[1]):  # entries of killed processes
+            if not _alive(name):
+                os.remove(osp.join(share[1], name))
+        if not os.listdir(share[1]):
+            os.rmdir(share[1])
     if failed:
         sys.exit(f'error: the process training rows {failed} failed; see '
                  'its output above')
@@ -628,74 +677,93 @@ def main(argv=None):
 
     summary, preds = {}, {}
     names, metainfo, split = None, None, None
-    for row in ([] if args.report_only else rows):
-        cfg = row_config(row, args, embedding_file)
-        if split is None:
-            from mmseg_zs3.datasets import CamVidDataset
-            metainfo = CamVidDataset.METAINFO
-            split = build_split(cfg.zs3_split, metainfo['classes'])
-            names = figure_images(args.data_root, split.unseen_indices,
-                                  args.num_figure_images)
-        print(f'[bench] training {TITLES[row]} ({CONFIGS[row]})', flush=True)
-        cpu0, t0 = _cpu_seconds(), time.perf_counter()
-        with PeakRSS() as rss:
-            runner = Runner.from_cfg(cfg)
-            runner.register_hook(progress_hook(row, 50))
-            runner.train()
-        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
-        model = runner.model
-        loaders = {
-            s: Runner.build_dataloader(cfg[f'{s}_dataloader'])
-            for s in SPLITS
-        }
-
-        unseen_names = {
-            c: metainfo['classes'][c]
-            for c in split.unseen_indices
-        }
-        row_keys = [row]
-        if row == 'zs3net':
-            row_keys.append('zs3net_calibrated')
-        for key in row_keys:
-            extra = {}
-            if key == 'zs3net_calibrated':
-                loader, num = held_out_calibration_loader(
-                    cfg.train_dataloader.dataset.dataset, cfg.test_pipeline,
-                    cfg.test_dataloader, split.unseen_indices)
-                scores, labels = collect_logits(model, loader)
-                choice = choose_calibration(scores, labels,
-                                            model.decode_head.seen_indices,
-                                            args.max_seen_drop)
-                model.decode_head.calibration = choice['gamma']
-                extra = dict(
-                    calibration=round(choice['gamma'], 4),
-                    calibration_images=num)
-                print(
-                    f'[bench] calibration on the seen pixels of the {num} '
-                    'held-out training images: gamma='
-                    f'{choice["gamma"]:.3f} (seen mIoU there '
-                    f'{choice["seen_mIoU_uncalibrated"]:.1f} -> '
-                    f'{choice["seen_mIoU_calibrated"]:.1f})',
-                    flush=True)
-            r, preds[key] = evaluate_row(model, loaders, cfg.zs3_split,
-                                         unseen_names, names)
-            r.update(
-                wall_seconds=round(wall, 1),
-                cpu_seconds=round(cpu, 1),
-                peak_rss_gb=round(rss.peak / 2**30, 2),
-                **extra)
-            summary[key] = r
-            save_result(args.work_dir, key, r, preds[key])
+    registered = None
+    if args.cores_dir and not args.report_only:
+        registered = osp.join(args.cores_dir, str(os.getpid()))
+        open(registered, 'w').close()
+    import torch
+    try:
+        for row in ([] if args.report_only else rows):
+            if registered:  # the cores of processes that have ended
+                torch.set_num_threads(share_cores(args.cores_dir))
+            cfg = row_config(row, args, embedding_file)
+            if split is None:
+                from mmseg_zs3.datasets import CamVidDataset
+                metainfo = CamVidDataset.METAINFO
+                split = build_split(cfg.zs3_split, metainfo['classes'])
+                names = figure_images(args.data_root, split.unseen_indices,
+                                      args.num_figure_images)
             print(
-                f'[bench] {TITLES[key]}: ' +
-                ', '.join(f'{s} {r[s]["metrics"]["mIoU_seen"]:.1f} / '
-                          f'{r[s]["metrics"]["mIoU_unseen"]:.1f} / '
-                          f'{r[s]["metrics"]["hIoU"]:.1f}'
-                          for s in SPLITS) + ' (seen / unseen / hIoU); train '
-                f'{wall:.0f} s wall, {cpu:.0f} s CPU, peak RSS '
-                f'{rss.peak / 2**30:.2f} GB',
+                f'[bench] training {TITLES[row]} ({CONFIGS[row]}), '
+                f'{torch.get_num_threads()} torch thread(s)',
                 flush=True)
-        del runner, model, loaders
+            cpu0, t0 = _cpu_seconds(), time.perf_counter()
+            with PeakRSS() as rss:
+                runner = Runner.from_cfg(cfg)
+                runner.register_hook(
+                    progress_hook(row, 50,
+                                  args.cores_dir if registered else None))
+                runner.train()
+            wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+            model = runner.model
+            loaders = {
+                s: Runner.build_dataloader(cfg[f'{s}_dataloader'])
+                for s in SPLITS
+            }
+
+            unseen_names = {
+                c: metainfo['classes'][c]
+                for c in split.unseen_indices
+            }
+            row_keys = [row]
+            if row == 'zs3net':
+                row_keys.append('zs3net_calibrated')
+            for key in row_keys:
+                extra = {}
+                if key == 'zs3net_calibrated':
+                    loader, num = held_out_calibration_loader(
+                        cfg.train_dataloader.dataset.dataset,
+                        cfg.test_pipeline, cfg.test_dataloader,
+                        split.unseen_indices)
+                    scores, labels = collect_logits(model, loader)
+                    choice = choose_calibration(scores, labels,
+                                                model.decode_head.seen_indices,
+                                                args.max_seen_drop)
+                    model.decode_head.calibration = choice['gamma']
+                    extra = dict(
+                        calibration=round(choice['gamma'], 4),
+                        calibration_images=num)
+                    print(
+                        f'[bench] calibration on the seen pixels of the {num} '
+                        'held-out training images: gamma='
+                        f'{choice["gamma"]:.3f} (seen mIoU there '
+                        f'{choice["seen_mIoU_uncalibrated"]:.1f} -> '
+                        f'{choice["seen_mIoU_calibrated"]:.1f})',
+                        flush=True)
+                r, preds[key] = evaluate_row(model, loaders, cfg.zs3_split,
+                                             unseen_names, names)
+                r.update(
+                    wall_seconds=round(wall, 1),
+                    cpu_seconds=round(cpu, 1),
+                    peak_rss_gb=round(rss.peak / 2**30, 2),
+                    **extra)
+                summary[key] = r
+                save_result(args.work_dir, key, r, preds[key])
+                print(
+                    f'[bench] {TITLES[key]}: ' +
+                    ', '.join(f'{s} {r[s]["metrics"]["mIoU_seen"]:.1f} / '
+                              f'{r[s]["metrics"]["mIoU_unseen"]:.1f} / '
+                              f'{r[s]["metrics"]["hIoU"]:.1f}'
+                              for s in SPLITS) +
+                    ' (seen / unseen / hIoU); train '
+                    f'{wall:.0f} s wall, {cpu:.0f} s CPU, peak RSS '
+                    f'{rss.peak / 2**30:.2f} GB',
+                    flush=True)
+            del runner, model, loaders
+    finally:
+        if registered:
+            os.remove(registered)
+
     if args.no_report:
         return
 

@@ -328,3 +328,33 @@ def test_bench_jobs_keep_chains_together():
     assert bench.plan_jobs(['zs3net', 'zs5net'], 4) == [['zs3net', 'zs5net']]
     groups = bench.plan_jobs(rows, 8)
     assert sorted(sum(groups, [])) == sorted(rows) and len(groups) == 3
+
+
+def test_bench_later_rows_take_the_cores_of_ended_processes(tmp_path):
+    """With automatic --threads, a process's next row gets the CPUs divided
+    among the registered processes that still run (dead ones and stray
+    files do not count)."""
+    import importlib.util
+    import subprocess
+    import sys
+    spec = importlib.util.spec_from_file_location(
+        'bench_real_camvid',
+        osp.join(REPO, 'benchmarks', 'bench_real_camvid.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cpus = os.cpu_count() or 2
+    (tmp_path / str(os.getpid())).touch()
+    assert bench.share_cores(str(tmp_path)) == cpus
+    ended = subprocess.Popen([sys.executable, '-c', 'pass'])
+    ended.wait()
+    (tmp_path / str(ended.pid)).touch()
+    (tmp_path / 'notes.txt').touch()
+    assert bench.share_cores(str(tmp_path)) == cpus
+    running = subprocess.Popen(
+        [sys.executable, '-c', 'import time; time.sleep(30)'])
+    try:
+        (tmp_path / str(running.pid)).touch()
+        assert bench.share_cores(str(tmp_path)) == max(1, cpus // 2)
+    finally:
+        running.kill()
+        running.wait()

@@ -8,12 +8,13 @@
 # pass; LoadPseudoLabels merges them into the labels (only where the label
 # is ignore). No unseen ground truth is read, and no image is chosen by it.
 # Transductive: the unlabeled training images show the unseen classes.
-# Schedule of ours (the paper gives none): 4 epochs (184 iterations) at a
-# tenth of stage 1's lr.
+# Schedule of ours (the paper gives none): 2 epochs (92 iterations) at a
+# tenth of stage 1's lr (4 epochs cost the benchmark its 15-minute budget;
+# their result is in configs/zs3/README.md).
 _base_ = ['./zs3net_deeplabv3plus_effnet-lite0_1xb8-20e_camvid-u2-192x256.py']
 load_from = ('work_dirs/zs3net_deeplabv3plus_effnet-lite0_1xb8-20e_'
              'camvid-u2-192x256/epoch_20.pth')
-pseudo_label_dir = ('work_dirs/zs5net_deeplabv3plus_effnet-lite0_1xb8-4e_'
+pseudo_label_dir = ('work_dirs/zs5net_deeplabv3plus_effnet-lite0_1xb8-2e_'
                     'camvid-u2-192x256/pseudo_labels')
 model = dict(
     _delete_=True,
@@ -80,7 +81,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.5)}))
-max_epochs = 4
+max_epochs = 2
 param_scheduler = [
     dict(
         type='PolyLR',
