@@ -27,8 +27,9 @@ row; CPU time too, which a shared machine does not inflate as much as wall
 time. Rows train in two processes side by side by default (``--jobs``; a row
 that starts from another trains after it, in its process), one torch thread
 each; when a process ends, the other takes its core (``--threads 0``, the
-default: every 50 iterations a process sets its threads to the CPUs divided
-among the processes still running). Then one process reports. CamVid is CC BY-NC 4.0: the data never enters the repository::
+default: every 10 iterations a process sets its threads to the CPUs divided
+among the processes still running). Then one process reports. CamVid is
+CC BY-NC 4.0: the data never enters the repository::
 
     python benchmarks/bench_real_camvid.py \
         --data-root ../shared/data/camvid-256x192
@@ -514,9 +515,9 @@ def load_results(work_dir: str, keys: Sequence[str]):
 
 def progress_hook(name: str, interval: int, cores_dir: str = None):
     """A hook printing one line every ``interval`` training iterations; with
-    ``cores_dir``, it also resizes torch's thread pool there to this
-    process's share of the CPUs (``share_cores``), so that a row still
-    training when the other processes end takes their cores."""
+    ``cores_dir``, it also resizes torch's thread pool every 10 iterations
+    to this process's share of the CPUs (``share_cores``), so that a row
+    still training when the other processes end takes their cores."""
     import torch
     from mmengine.hooks import Hook
 
@@ -529,13 +530,14 @@ def progress_hook(name: str, interval: int, cores_dir: str = None):
                              data_batch=None,
                              outputs=None):
             it = runner.iter + 1
+            if cores_dir and it % 10 == 0:
+                torch.set_num_threads(share_cores(cores_dir))
             if it % interval == 0 or it == runner.max_iters:
                 losses = ' '.join(f'{k}={float(v):.3f}'
                                   for k, v in (outputs or {}).items()
                                   if k.startswith('loss'))
                 threads = ''
                 if cores_dir:
-                    torch.set_num_threads(share_cores(cores_dir))
                     threads = f', {torch.get_num_threads()} thread(s)'
                 print(
                     f'  [{name}] iter {it}/{runner.max_iters} {losses} '
