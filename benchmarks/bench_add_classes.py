@@ -254,7 +254,7 @@ def parse_args(argv=None):
         default='yellow cross',
         help='an unseen class of the demo split')
     parser.add_argument(
-        '--stage1', help='default: DEMO_DIR/seen_only/iter_1200.pth')
+        '--stage1', help='default: DEMO_DIR/seen_only/iter_1800.pth')
     parser.add_argument(
         '--full',
         help="the full ZS3Net stage 2; 'train': train it here from --stage1 "
@@ -282,7 +282,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     stage1 = args.stage1 or osp.join(args.demo_dir, 'seen_only',
-                                     'iter_1200.pth')
+                                     'iter_1800.pth')
     full = args.full or osp.join(args.demo_dir, 'zs3net', 'epoch_10.pth')
     for path in (stage1, full):
         if path != 'train' and not osp.isfile(path):

@@ -23,7 +23,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = dict(
     camvid=('configs/zs3/seen-only_deeplabv3plus_effnet-lite0_1xb8-400it_'
             'camvid-u2-192x256.py', 8, (192, 256), 11),
-    shapes=('configs/zs3/seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-'
+    shapes=('configs/zs3/seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-'
             '64x64.py', 16, (64, 64), 17))
 
 

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAGE1_CONFIG = osp.join(
     REPO, 'configs', 'zs3',
-    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 STAGE2_CONFIG = osp.join(REPO, 'configs', 'zs3',
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 

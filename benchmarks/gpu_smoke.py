@@ -66,7 +66,7 @@ import bench_inference_overhead as inference_bench  # noqa: E402
 
 SEEN_ONLY_CONFIG = osp.join(
     REPO, 'configs', 'zs3',
-    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 ZS3NET_CONFIG = osp.join(REPO, 'configs', 'zs3',
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 MMSEG_MODEL = '_base_/models/deeplabv3plus_r50-d8.py'

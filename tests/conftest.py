@@ -12,7 +12,7 @@ from mmseg_zs3.datasets import generate_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ORACLE_CONFIG = osp.join(REPO, 'configs', 'zs3',
-                         'oracle_unet-s2-fcn_1xb16-1200it_shapes-64x64.py')
+                         'oracle_unet-s2-fcn_1xb16-1800it_shapes-64x64.py')
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 _RUN_IDS = itertools.count()
 

@@ -37,7 +37,7 @@ from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 
 STAGE1_CONFIG = osp.join(
     REPO, 'configs', 'zs3',
-    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 HELD_OUT = 'yellow cross'
 CLASSES = list(ZS3ShapesDataset.METAINFO['classes'])
 # The acceptance numbers. The fixture's stage 1 is short (300 iterations,

@@ -29,7 +29,7 @@ memoised_mmseg_metafiles = test_configs._memoised_mmseg_metafiles
 
 CONFIGS = osp.join(REPO, 'configs', 'zs3')
 SHAPES_STAGE1 = osp.join(
-    CONFIGS, 'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    CONFIGS, 'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 SHAPES_STAGE2 = osp.join(CONFIGS,
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 DATA_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader',

@@ -33,7 +33,7 @@ from mmseg_zs3.datasets.zs3_shapes import SHAPES_CLASSES
 from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 
 SEEN_ONLY_CONFIG = osp.join(
-    REPO, 'configs/zs3/seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    REPO, 'configs/zs3/seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 STAGE2_CONFIG = osp.join(REPO, 'configs', 'zs3',
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 

@@ -14,7 +14,7 @@ import mmseg_zs3  # noqa: F401
 init_default_scope('mmseg')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHAPES_SEEN_ONLY = osp.join(
-    REPO, 'configs/zs3/seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    REPO, 'configs/zs3/seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 ARGS = dict(
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],

@@ -50,7 +50,7 @@ def test_demo_pipeline_tiny(tmp_path):
 
 
 @pytest.mark.parametrize('rows,missing', [
-    (('zs3net', ), 'seen_only/iter_1200.pth'),
+    (('zs3net', ), 'seen_only/iter_1800.pth'),
     (('zs5net', ), 'zs3net/epoch_10.pth'),
     (('seen_only', 'zs5net', 'zs3net'), 'zs3net/epoch_10.pth'),
 ])

@@ -495,7 +495,7 @@ GC_CONFIG = osp.join(REPO, 'configs', 'zs3',
                      'zs3net-gc_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 STAGE1_CONFIG = osp.join(
     REPO, 'configs', 'zs3',
-    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 
 
 @pytest.fixture(scope='module')

@@ -25,7 +25,7 @@ from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 
 CONFIGS = osp.join(REPO, 'configs', 'zs3')
 STAGE1_CONFIG = osp.join(
-    CONFIGS, 'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    CONFIGS, 'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 STAGE2_CONFIG = osp.join(CONFIGS,
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 CLASSES = list(ZS3ShapesDataset.METAINFO['classes'])

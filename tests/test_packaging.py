@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 from mmseg_zs3.utils.config_package import installed_config_dir
 
-SHAPES_STAGE1 = 'zs3/seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py'
+SHAPES_STAGE1 = 'zs3/seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py'
 # what a source distribution leaves out
 _NOT_SHIPPED = shutil.ignore_patterns('.git', '.venv', 'work_dirs', 'data',
                                       'build', '*.egg-info', '__pycache__',
@@ -41,7 +41,7 @@ def test_checkout_resolves_to_the_repository_configs(tmp_path):
             """))
     assert cfg.model.backbone.type == 'UNet'
     assert cfg.model.decode_head.channels == 32
-    assert cfg.train_cfg.max_iters == 1200
+    assert cfg.train_cfg.max_iters == 1800
 
 
 def test_pip_installed_package_trains_from_its_configs(tmp_path, shapes_root):

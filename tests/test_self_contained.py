@@ -34,11 +34,11 @@ from mmseg_zs3.utils.extra_state import decode_extra_state, encode_extra_state
 
 SHAPES = osp.join(REPO, 'configs/zs3')
 STAGE1_CONFIG = osp.join(
-    SHAPES, 'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    SHAPES, 'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 STAGE2_CONFIG = osp.join(SHAPES,
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 DEVISE_CONFIG = osp.join(SHAPES,
-                         'devise_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+                         'devise_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 CLASSES = list(ZS3ShapesDataset.METAINFO['classes'])
 PALETTE = [list(p) for p in ZS3ShapesDataset.METAINFO['palette']]
 

@@ -24,7 +24,7 @@ from mmseg_zs3.engine.feature_cache import FeatureCache
 
 STAGE1_CONFIG = osp.join(
     REPO, 'configs', 'zs3',
-    'seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py')
+    'seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py')
 STAGE2_CONFIG = osp.join(REPO, 'configs', 'zs3',
                          'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py')
 CACHE_LOOP = 'ZS3FeatureCacheTrainLoop'

@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--stage1-iters',
         type=positive_int,
-        default=1200,
+        default=1800,
         help='training iterations of the seen-only, DeViSE and oracle rows')
     parser.add_argument(
         '--stage2-epochs',

@@ -1,5 +1,5 @@
 # ZS3Net stage 2 on the shapes demo (strict layout), from the seen-only
-# checkpoint of seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py.
+# checkpoint of seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py.
 # Features L2-normalised and scaled by 2 (the official code feeds them raw)
 # so that their squared distances suit the fixed MMD bandwidths (2..80).
 _base_ = [
@@ -11,7 +11,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmseg_zs3'], allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-load_from = 'work_dirs/demo/seen_only/iter_1200.pth'
+load_from = 'work_dirs/demo/seen_only/iter_1800.pth'
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 # classes and dim give the shape, so that testing and inference work from a
 # checkpoint (which holds the embeddings) without the file

@@ -24,11 +24,11 @@ from .checks import check_work_dir
 # the configs installed with the package (a link to configs/ in a checkout)
 CONFIG_DIR = osp.join(installed_config_dir(), 'zs3')
 CONFIGS = dict(
-    seen_only='seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py',
-    devise='devise_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py',
+    seen_only='seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py',
+    devise='devise_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py',
     zs3net='zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64.py',
     zs5net='zs5net_unet-s2-fcn_1xb16-4e_shapes-u4-64x64.py',
-    oracle='oracle_unet-s2-fcn_1xb16-1200it_shapes-64x64.py')
+    oracle='oracle_unet-s2-fcn_1xb16-1800it_shapes-64x64.py')
 ROW_TITLES = dict(
     seen_only='seen-only (stage 1)',
     devise='DeViSE baseline',
@@ -422,7 +422,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
              num_val: int = 300,
              num_calib: int = 150,
              image_size: int = 64,
-             stage1_iters: int = 1200,
+             stage1_iters: int = 1800,
              stage2_epochs: int = 10,
              num_workers: int = 2,
              max_seen_drop: float = 2.0,
@@ -447,7 +447,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
         num_val (int): Validation images. Defaults to 300.
         num_calib (int): Held-out seen-only images. Defaults to 150.
         image_size (int): Image side, a multiple of 16. Defaults to 64.
-        stage1_iters (int): Iterations of the stage-1 rows. Defaults to 1200.
+        stage1_iters (int): Iterations of the stage-1 rows. Defaults to 1800.
         stage2_epochs (int): Epochs of ZS3Net's stage 2. Defaults to 10.
         num_workers (int): Dataloader workers. Defaults to 2.
         max_seen_drop (float): Largest drop of seen mIoU (points) that the

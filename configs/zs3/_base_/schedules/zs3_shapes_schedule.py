@@ -1,7 +1,7 @@
 # Short iteration-based schedule for the CPU demo.
 optimizer = dict(type='AdamW', lr=0.006, weight_decay=0.01)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
-max_iters = 1200
+max_iters = 1800
 # A short linear warm-up: without it AdamW at this lr can collapse to the
 # background class in the first iterations (seen on the oracle and DeViSE).
 param_scheduler = [

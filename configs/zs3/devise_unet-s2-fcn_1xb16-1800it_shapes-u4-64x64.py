@@ -1,7 +1,7 @@
 # The DeViSE-style baseline of ZS3Net on the shapes demo, trained end to end on
 # seen classes: the classifier projects pixel features into the GloVe space and
 # scores every class (unseen included) by cosine similarity.
-_base_ = ['./seen-only_unet-s2-fcn_1xb16-1200it_shapes-u4-64x64.py']
+_base_ = ['./seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py']
 class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 model = dict(
     decode_head=dict(
