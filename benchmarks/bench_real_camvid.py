@@ -80,7 +80,11 @@ def parse_args(argv=None):
         required=True,
         help='converted CamVid: images/{train,val,test}/*.jpg and '
         'annotations/{train,val,test}/*.png')
-    parser.add_argument('--work-dir', default='work_dirs/bench_camvid')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/bench_camvid',
+        help='where each row trains (<work-dir>/<row>), results/ and the '
+        'summary and figure go')
     parser.add_argument(
         '--rows',
         nargs='+',
@@ -631,7 +635,10 @@ def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
             f'[bench] process {len(procs)}: rows {group}, {threads} '
             'torch thread(s)',
             flush=True)
-        procs.append((group, subprocess.Popen(cmd, env=env)))
+        proc = subprocess.Popen(cmd, env=env)
+        if share:  # registered here, before any child counts the others
+            open(osp.join(share[1], str(proc.pid)), 'w').close()
+        procs.append((group, proc))
     failed = [group for group, p in procs if p.wait() != 0]
     if share:
         for name in os.listdir(share[1]):  # entries of killed processes
@@ -685,8 +692,8 @@ def main(argv=None):
         open(registered, 'w').close()
     import torch
     try:
-        for row in ([] if args.report_only else rows):
-            if registered:  # the cores of processes that have ended
+        for i, row in enumerate([] if args.report_only else rows):
+            if registered and i:  # the cores of processes that have ended
                 torch.set_num_threads(share_cores(args.cores_dir))
             cfg = row_config(row, args, embedding_file)
             if split is None:
