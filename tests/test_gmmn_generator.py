@@ -111,6 +111,7 @@ def test_fair_coin_mask_is_half_ones_independent_and_any_shape():
     like = torch.empty(301, 333)  # 100233 units: not a multiple of 32
     m = fair_coin_mask(like)
     assert m.shape == like.shape
+    assert m.dtype == like.dtype
     assert set(m.unique().tolist()) == {0, 1}
     x = m.double().flatten()
     assert abs(x.mean() - 0.5) < 0.01  # standard error 0.0016
@@ -122,3 +123,7 @@ def test_fair_coin_mask_is_half_ones_independent_and_any_shape():
     per_bit = x[:32 * (len(x) // 32)].view(-1, 32).mean(0)
     assert (per_bit - 0.5).abs().max() < 0.03
     assert fair_coin_mask(torch.empty(0, 4)).shape == (0, 4)
+    # the kept value, in float32 (from its bit pattern) and float64
+    for dtype in (torch.float32, torch.float64):
+        m = fair_coin_mask(torch.empty(50, 7, dtype=dtype), 2.0)
+        assert m.dtype == dtype and set(m.unique().tolist()) == {0, 2}

@@ -120,14 +120,19 @@ def test_mmd_loss_is_float32_under_autocast():
     torch.testing.assert_close(mixed, loss(x, y))
 
 
-def test_kernels_by_squaring_match_exp():
-    """Kernels derived by squaring (a scale twice another's) equal the
-    direct ``exp`` in float64, for every scale, in the given order, with a
-    scale that has no half (2) and a repeated one."""
-    from mmseg_zs3.models.losses.mmd_loss import _kernels_by_squaring
-    d2 = torch.rand(2, 9, 7, dtype=torch.float64) * 300
-    scales = [-0.5 / v for v in (2, 5, 10, 20, 40, 80, 10)]
-    out = list(_kernels_by_squaring(d2, scales))
-    assert [c for c, _ in out] == scales
-    for c, k in out:
-        torch.testing.assert_close(k, torch.exp(d2 * c), rtol=1e-13, atol=0)
+def test_sum_kernels_with_repeated_and_unrelated_bandwidths():
+    """The fused kernel sum derives kernels by squaring (a scale twice the
+    previous one's) and by ``exp`` (others): with a bandwidth that has no
+    half (3), a repeated one (10, counted twice) and large distances, its
+    value and gradients equal the per-kernel path in float64."""
+    torch.manual_seed(0)
+    bandwidths = (2, 5, 10, 20, 40, 80, 10, 3)
+    x = (torch.randn(2, 9, 4, dtype=torch.float64) * 6).requires_grad_()
+    y = torch.randn(2, 7, 4, dtype=torch.float64).requires_grad_()
+    fused = mmd2_multi_kernel(x, y, bandwidths, sum_kernels=True)
+    reference = mmd2_multi_kernel(x, y, bandwidths).sum(1, keepdim=True)
+    torch.testing.assert_close(fused, reference, rtol=1e-11, atol=1e-13)
+    grads = torch.autograd.grad(fused.sum(), (x, y))
+    expected = torch.autograd.grad(reference.sum(), (x, y))
+    for g, e in zip(grads, expected):
+        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-13)

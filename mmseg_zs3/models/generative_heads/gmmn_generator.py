@@ -10,9 +10,10 @@ from mmseg.registry import MODELS
 NOISE_TYPES = ('uniform', 'gaussian')
 
 
-def fair_coin_mask(like: torch.Tensor) -> torch.Tensor:
-    """A mask of independent fair coins (0 or 1, probability 1/2 each), the
-    shape of ``like``: dropout's mask for p = 0.5 (ZS3Net's).
+def fair_coin_mask(like: torch.Tensor, value: float = 1.0) -> torch.Tensor:
+    """A mask of independent fair coins (0 or ``value``, probability 1/2
+    each), the shape of ``like``: dropout's mask for p = 0.5 (ZS3Net's) with
+    ``value=2`` (inverted dropout's 1 / (1 - p)).
 
     Each uniform random 32-bit integer (global RNG) gives 32 of the coins,
     one per bit, instead of one uniform float per unit: about 8x cheaper on
@@ -21,9 +22,10 @@ def fair_coin_mask(like: torch.Tensor) -> torch.Tensor:
 
     Args:
         like (Tensor): The tensor to mask, any shape.
+        value (float): The value of a kept unit. Defaults to 1.0.
 
     Returns:
-        Tensor: int32 ``0/1`` of ``like``'s shape, on its device.
+        Tensor: ``0`` or ``value``, of ``like``'s shape, dtype and device.
     """
     n = like.numel()
     words = torch.empty(
@@ -31,7 +33,14 @@ def fair_coin_mask(like: torch.Tensor) -> torch.Tensor:
         device=like.device).random_(-2**31, 2**31)
     shifts = torch.arange(32, dtype=torch.int32, device=like.device)
     bits = (words >> shifts).bitwise_and_(1)
-    return bits.view(-1)[:n].view(like.shape)
+    if like.dtype == torch.float32:
+        # times the bit pattern of float32 ``value``, the integers 0 / 1 are
+        # the floats 0. / ``value``, in place, with no conversion pass
+        pattern = torch.tensor(value, dtype=torch.float32).view(torch.int32)
+        mask = bits.mul_(int(pattern)).view(torch.float32)
+    else:
+        mask = bits.to(like.dtype) * value
+    return mask.view(-1)[:n].view(like.shape)
 
 
 @MODELS.register_module()
@@ -150,14 +159,15 @@ class GMMNGenerator(BaseModule):
         w_emb, w_noise = self.fc1.weight.split(
             [self.embed_dim, self.noise_dim], dim=1)
         per_row = F.linear(embeddings.to(noise.dtype), w_emb, self.fc1.bias)
-        hidden = F.linear(noise, w_noise).view(k, num_samples,
-                                               self.fc1.out_features)
-        hidden = self.act((hidden + per_row[:, None]).flatten(0, 1))
+        hidden = F.linear(noise.view(k, num_samples, self.noise_dim), w_noise)
+        # in place: the product's backward needs its inputs, not its output
+        hidden = self.act(hidden.add_(per_row[:, None]).flatten(0, 1))
         p = self.dropout.p
         if self.training and p > 0:
             # nn.Dropout's semantics (inverted dropout, global RNG)
             if p == 0.5:
-                hidden = hidden * fair_coin_mask(hidden) * 2.0
+                # one pass: a mask of 0 / 2 (1 / (1 - p)) applied in place
+                hidden = hidden.mul_(fair_coin_mask(hidden, 2.0))
             else:  # uniform-threshold mask: ~2x cheaper than bernoulli_
                 keep = torch.rand_like(hidden) >= p
                 hidden = hidden * keep / (1 - p) if p < 1 else hidden * 0
