@@ -9,20 +9,25 @@ from mmseg_zs3.apis.demo import run_demo
 
 KEYS = {'mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc', 'train_seconds'}
 
+TINY = dict(
+    num_train=24,
+    num_val=4,
+    num_calib=4,
+    image_size=32,  # not the configs' 64: the demo resizes the model
+    stage1_iters=2,
+    stage2_epochs=2,
+    num_workers=0,
+    num_figure_images=2)
 
-def test_demo_pipeline_tiny(tmp_path):
+
+def test_demo_pipeline_tiny(tmp_path, capfd):
+    """The whole demo as ``make demo`` runs it: rows in two processes."""
     work_dir = str(tmp_path / 'demo')
     summary = run_demo(
-        work_dir=work_dir,
-        data_root=str(tmp_path / 'data'),
-        num_train=24,
-        num_val=4,
-        num_calib=4,
-        image_size=32,  # not the configs' 64: the demo resizes the model
-        stage1_iters=2,
-        stage2_epochs=2,
-        num_workers=0,
-        num_figure_images=2)
+        work_dir=work_dir, data_root=str(tmp_path / 'data'), jobs=2, **TINY)
+    out = capfd.readouterr().out
+    assert ('2 processes side by side, ' in out
+            and 'seen_only, zs3net, zs5net | devise, oracle' in out)
     assert list(summary) == [
         'seen_only', 'devise', 'zs3net', 'zs3net_calibrated', 'zs5net',
         'oracle'
@@ -157,3 +162,38 @@ def test_bench_demo_seeds_checks_zs5net_bars():
     ]
     del summaries[1]['zs5net']
     assert tool.zs5net_checks(summaries) == []
+
+
+def test_demo_rows_in_one_process_equal_rows_in_two(tmp_path):
+    """Each row seeds itself: the rows trained one after another in this
+    process give the results of the same rows in two processes (at one
+    thread each on 2 cores; more cores give the processes more threads and
+    so other rounding)."""
+    import os
+
+    import torch
+    rows = ('seen_only', 'zs3net', 'oracle')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        one = run_demo(
+            work_dir=str(tmp_path / 'one'),
+            data_root=str(tmp_path / 'data'),
+            rows=rows,
+            jobs=1,
+            **TINY)
+    finally:
+        torch.set_num_threads(threads)
+    two = run_demo(
+        work_dir=str(tmp_path / 'two'),
+        data_root=str(tmp_path / 'data'),
+        rows=rows,
+        jobs=2,
+        **TINY)
+    assert list(one) == list(two) == [
+        'seen_only', 'zs3net', 'zs3net_calibrated', 'oracle'
+    ]
+    for row in one:
+        for key in ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc'):
+            assert one[row][key] == pytest.approx(
+                two[row][key], abs=1e-6), (row, key)

@@ -58,6 +58,15 @@ def parse_args(argv=None):
         type=non_negative_int,
         default=2,
         help='dataloader worker processes (0: load in the main process)')
+    parser.add_argument(
+        '--jobs',
+        type=positive_int,
+        default=2,
+        help='processes that train rows side by side (the seen-only -> '
+        'ZS3Net -> ZS5Net chain in one, DeViSE and the oracle in the other), '
+        'each with its share of the CPU cores; on 2 cores two one-thread '
+        'processes train the demo faster than one two-thread process. '
+        '1: all rows in this process, one after another')
     return parser.parse_args(argv)
 
 
@@ -73,7 +82,8 @@ def main(argv=None):
         image_size=args.image_size,
         stage1_iters=args.stage1_iters,
         stage2_epochs=args.stage2_epochs,
-        num_workers=args.num_workers)
+        num_workers=args.num_workers,
+        jobs=args.jobs)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
+from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
 from mmseg_zs3.datasets import generate_shapes_dataset
@@ -81,11 +82,20 @@ def image_size_arg(text: str) -> int:
     return size
 
 
-def check_demo_args(work_dir: str, data_root: str, seed: int, num_train: int,
-                    num_val: int, num_calib: int, image_size: int,
-                    stage1_iters: int, stage2_epochs: int, num_workers: int,
-                    max_seen_drop: float, rows: Sequence[str],
-                    num_figure_images: int) -> None:
+def check_demo_args(work_dir: str,
+                    data_root: str,
+                    seed: int,
+                    num_train: int,
+                    num_val: int,
+                    num_calib: int,
+                    image_size: int,
+                    stage1_iters: int,
+                    stage2_epochs: int,
+                    num_workers: int,
+                    max_seen_drop: float,
+                    rows: Sequence[str],
+                    num_figure_images: int,
+                    jobs: int = 1) -> None:
     """Check the arguments of :func:`run_demo` before any work is done.
 
     Each would otherwise fail minutes later (``stage2_epochs=0`` once stage
@@ -117,7 +127,8 @@ def check_demo_args(work_dir: str, data_root: str, seed: int, num_train: int,
         num_workers=(num_workers, 0, 'dataloader worker processes'),
         seed=(seed, 0, 'the random seed'),
         num_figure_images=(num_figure_images, 1,
-                           'validation images in the figure'))
+                           'validation images in the figure'),
+        jobs=(jobs, 1, 'processes that train rows side by side'))
     for name, (value, minimum, what) in counts.items():
         if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                 or value < minimum):
@@ -196,7 +207,9 @@ def _check_data_root(data_root: str, params: Dict[str, int]) -> None:
 
 
 class _Progress(Hook):
-    """Prints one compact line every ``interval`` training iterations."""
+    """Prints one compact line every ``interval`` training iterations; in a
+    process of :func:`run_demo`'s ``jobs``, also takes the cores of the
+    processes that have ended (:func:`_share_cores`) every 10 iterations."""
 
     priority = 'LOW'
 
@@ -210,6 +223,8 @@ class _Progress(Hook):
                          outputs=None):
         it = runner.iter + 1
         total = runner.max_iters
+        if _RUNNING is not None and it % 10 == 0:
+            _share_cores()
         if it % self.interval == 0 or it == total:
             losses = ' '.join(f'{k}={float(torch.as_tensor(v).detach()):.3f}'
                               for k, v in (outputs or {}).items()
@@ -415,6 +430,181 @@ def _save_figures(
     return [pred_png, loss_png]
 
 
+# Set in the processes of run_demo's ``jobs``: a shared count of the
+# processes still training (``multiprocessing.Value``), or None.
+_RUNNING = None
+
+
+def _init_job(running) -> None:
+    """Initializer of a :func:`run_demo` job process."""
+    global _RUNNING
+    _RUNNING = running
+
+
+def _share_cores() -> None:
+    """Set torch's threads to this process's share of the CPUs among the
+    job processes still training (at least 1)."""
+    with _RUNNING.get_lock():
+        running = max(1, _RUNNING.value)
+    threads = max(1, (os.cpu_count() or 1) // running)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
+    """Rows in at most ``jobs`` groups that can train side by side.
+
+    A row that starts from another row's checkpoint (``STARTS_FROM``: the
+    chain seen-only -> ZS3Net -> ZS5Net) stays in its group, after it; the
+    other rows take the remaining groups in turn.
+
+    Args:
+        rows (Sequence[str]): The rows, in training order.
+        jobs (int): The most groups.
+
+    Returns:
+        list[list[str]]: Non-empty groups, each in ``rows``' order.
+    """
+    chain = [
+        r for r in rows
+        if r in STARTS_FROM or any(parent == r
+                                   for parent, _ in STARTS_FROM.values())
+    ]
+    rest = [r for r in rows if r not in chain]
+    groups = [chain] if chain else []
+    free = max(1, jobs - len(groups))
+    if not groups or jobs > 1:
+        groups += [rest[i::free] for i in range(free)]
+    else:
+        groups[0] = list(rows)
+    return [g for g in groups if g]
+
+
+def _run_jobs(groups: List[List[str]], common: dict) -> list:
+    """Train each group in its own process (spawned), side by side; each
+    starts with its share of the CPUs and takes the cores of the groups
+    that have ended. The first failure stops the other processes."""
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    ctx = multiprocessing.get_context('spawn')
+    running = ctx.Value('i', len(groups))
+    threads = max(1, (os.cpu_count() or 1) // len(groups))
+    print(
+        f'[demo] {len(groups)} processes side by side, {threads} torch '
+        f'thread(s) each: ' + ' | '.join(', '.join(g) for g in groups),
+        flush=True)
+    pool = ProcessPoolExecutor(
+        len(groups),
+        mp_context=ctx,
+        initializer=_init_job,
+        initargs=(running, ))
+    try:
+        futures = [
+            pool.submit(_train_job, g, threads=threads, **common)
+            for g in groups
+        ]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            raise failed[0].exception()
+        return [f.result() for f in futures]
+    finally:
+        if any(not f.done() for f in futures):
+            for proc in list(getattr(pool, '_processes', {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _train_job(rows: Sequence[str], **kwargs) -> tuple:
+    """:func:`_train_rows` in a job process; its cores go to the others
+    when it ends."""
+    try:
+        return _train_rows(rows, **kwargs)
+    finally:
+        with _RUNNING.get_lock():
+            _RUNNING.value -= 1
+
+
+def _train_rows(rows: Sequence[str],
+                work_dir: str,
+                data_root: str,
+                embedding_file: str,
+                seed: int,
+                stage1_iters: int,
+                stage2_epochs: int,
+                num_workers: int,
+                image_size: int,
+                max_seen_drop: float,
+                figure_indices: List[int],
+                threads: int = 0) -> tuple:
+    """Train and test ``rows`` one after another in this process.
+
+    Returns:
+        tuple: The rows' summaries, their predictions on the figure's
+        images, and ZS3Net's stage-2 loss history.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    summary, preds, loss_history = {}, {}, {}
+    val_dataset = None
+    for name in rows:
+        cfg = demo_config(name, work_dir, data_root, embedding_file, seed,
+                          stage1_iters, stage2_epochs, num_workers, image_size)
+        runner = Runner.from_cfg(cfg)
+        # oneDNN's convolutions run ~20% faster on CPU with channels-last
+        # weights (the activations follow them); the weights' values, and so
+        # the checkpoints, are the same
+        runner.model.to(memory_format=torch.channels_last)
+        if 'max_epochs' in cfg.train_cfg:
+            total = cfg.train_cfg.max_epochs * len(runner.train_dataloader)
+        else:
+            total = cfg.train_cfg.max_iters
+        runner.register_hook(_Progress(name, max(1, total // 6)))
+        print(f'[demo] training {ROW_TITLES[name]} '
+              f'({CONFIGS[name]})',
+              flush=True)
+        t0 = time.perf_counter()
+        runner.train()
+        train_seconds = time.perf_counter() - t0
+        metrics = _metrics(runner.test())
+        summary[name] = dict(metrics, train_seconds=round(train_seconds, 1))
+        print(
+            f'[demo] {ROW_TITLES[name]}: ' +
+            ', '.join(f'{k} {v:.1f}' for k, v in summary[name].items()),
+            flush=True)
+        if val_dataset is None:
+            val_dataset = runner.test_dataloader.dataset
+        preds[name] = _predict(runner.model, val_dataset, figure_indices)
+        if name == 'zs3net':
+            hub = runner.message_hub
+            for key in ('train/loss_mmd', 'train/loss_cls'):
+                if key in hub.log_scalars:
+                    values, counts = hub.get_scalar(key).data
+                    loss_history[key.split('/')[1]] = (values, counts)
+            from .calibration import choose_calibration, collect_logits
+            calib = Runner.build_dataloader(_calib_loader(cfg))
+            scores, labels = collect_logits(runner.model, calib)
+            choice = choose_calibration(scores, labels,
+                                        runner.model.decode_head.seen_indices,
+                                        max_seen_drop)
+            runner.model.decode_head.calibration = choice['gamma']
+            metrics = _metrics(runner.test())
+            summary['zs3net_calibrated'] = dict(
+                metrics,
+                train_seconds=round(train_seconds, 1),
+                calibration=round(choice['gamma'], 4))
+            preds['zs3net_calibrated'] = _predict(runner.model, val_dataset,
+                                                  figure_indices)
+            print(
+                f'[demo] calibration gamma={choice["gamma"]:.3f} (seen '
+                f'mIoU on calib {choice["seen_mIoU_uncalibrated"]:.1f} -> '
+                f'{choice["seen_mIoU_calibrated"]:.1f}); ZS3Net calibrated: ' +
+                ', '.join(f'{k} {v:.1f}' for k, v in metrics.items()),
+                flush=True)
+        del runner
+    return summary, preds, loss_history
+
+
 def run_demo(work_dir: str = 'work_dirs/demo',
              data_root: str = 'data/zs3_shapes',
              seed: int = 0,
@@ -427,7 +617,8 @@ def run_demo(work_dir: str = 'work_dirs/demo',
              num_workers: int = 2,
              max_seen_drop: float = 2.0,
              rows=('seen_only', 'devise', 'zs3net', 'zs5net', 'oracle'),
-             num_figure_images: int = 4) -> Dict[str, dict]:
+             num_figure_images: int = 4,
+             jobs: int = 1) -> Dict[str, dict]:
     """Run the demo and write ``summary.json``, ``summary.md`` and figures.
 
     Generates the shapes data (reused when it exists with the same
@@ -457,6 +648,15 @@ def run_demo(work_dir: str = 'work_dirs/demo',
             their checkpoints in ``work_dir``). Defaults to all five.
         num_figure_images (int): Validation images in the figure. Defaults
             to 4.
+        jobs (int): Processes that train rows side by side (spawned; the
+            chain seen-only -> ZS3Net -> ZS5Net in one, the other rows in
+            the others, :func:`plan_jobs`), each with its share of the CPUs
+            and the cores of those that have ended. 1: every row in this
+            process, one after another, with torch's threads. Each row seeds
+            itself, so the rows' results do not depend on ``jobs`` beyond
+            the rounding of another thread count. Defaults to 1
+            (``tools/demo.py``: 2, which on 2 cores trains the demo faster
+            than one process with two threads).
 
     Returns:
         dict: One entry per row (``seen_only``, ``devise``, ``zs3net``,
@@ -473,7 +673,7 @@ def run_demo(work_dir: str = 'work_dirs/demo',
     from mmseg_zs3.splits import build_split
     check_demo_args(work_dir, data_root, seed, num_train, num_val, num_calib,
                     image_size, stage1_iters, stage2_epochs, num_workers,
-                    max_seen_drop, rows, num_figure_images)
+                    max_seen_drop, rows, num_figure_images, jobs)
     start = time.perf_counter()
     print(
         f'[demo] data: {data_root} ({num_train} train / {num_val} val / '
@@ -491,66 +691,34 @@ def run_demo(work_dir: str = 'work_dirs/demo',
         f'{embedding_file}',
         flush=True)
 
+    cfg = demo_config(rows[0], work_dir, data_root, embedding_file, seed,
+                      stage1_iters, stage2_epochs, num_workers, image_size)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    val_dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    split = build_split(cfg.zs3_split, val_dataset.metainfo['classes'])
+    figure_indices = _figure_indices(val_dataset, split.unseen_indices,
+                                     num_figure_images, seed)
+    common = dict(
+        work_dir=work_dir,
+        data_root=data_root,
+        embedding_file=embedding_file,
+        seed=seed,
+        stage1_iters=stage1_iters,
+        stage2_epochs=stage2_epochs,
+        num_workers=num_workers,
+        image_size=image_size,
+        max_seen_drop=max_seen_drop,
+        figure_indices=figure_indices)
+    groups = plan_jobs(rows, jobs)
+    if len(groups) == 1:
+        results = [_train_rows(groups[0], **common)]
+    else:
+        results = _run_jobs(groups, common)
     summary, preds, loss_history = {}, {}, {}
-    figure_indices, val_dataset = None, None
-    for name in rows:
-        cfg = demo_config(name, work_dir, data_root, embedding_file, seed,
-                          stage1_iters, stage2_epochs, num_workers, image_size)
-        runner = Runner.from_cfg(cfg)
-        # oneDNN's convolutions run ~20% faster on CPU with channels-last
-        # weights (the activations follow them); the weights' values, and so
-        # the checkpoints, are the same
-        runner.model.to(memory_format=torch.channels_last)
-        if 'max_epochs' in cfg.train_cfg:
-            total = cfg.train_cfg.max_epochs * len(runner.train_dataloader)
-        else:
-            total = cfg.train_cfg.max_iters
-        runner.register_hook(_Progress(name, max(1, total // 6)))
-        print(f'[demo] training {ROW_TITLES[name]} '
-              f'({CONFIGS[name]})',
-              flush=True)
-        t0 = time.perf_counter()
-        runner.train()
-        train_seconds = time.perf_counter() - t0
-        metrics = _metrics(runner.test())
-        summary[name] = dict(metrics, train_seconds=round(train_seconds, 1))
-        print(
-            f'[demo] {ROW_TITLES[name]}: ' +
-            ', '.join(f'{k} {v:.1f}' for k, v in summary[name].items()),
-            flush=True)
-        if val_dataset is None:
-            val_dataset = runner.test_dataloader.dataset
-            split = build_split(cfg.zs3_split, val_dataset.metainfo['classes'])
-            figure_indices = _figure_indices(val_dataset, split.unseen_indices,
-                                             num_figure_images, seed)
-        preds[name] = _predict(runner.model, val_dataset, figure_indices)
-        if name == 'zs3net':
-            hub = runner.message_hub
-            for key in ('train/loss_mmd', 'train/loss_cls'):
-                if key in hub.log_scalars:
-                    values, counts = hub.get_scalar(key).data
-                    loss_history[key.split('/')[1]] = (values, counts)
-            from .calibration import choose_calibration, collect_logits
-            calib = Runner.build_dataloader(_calib_loader(cfg))
-            scores, labels = collect_logits(runner.model, calib)
-            choice = choose_calibration(scores, labels,
-                                        runner.model.decode_head.seen_indices,
-                                        max_seen_drop)
-            runner.model.decode_head.calibration = choice['gamma']
-            metrics = _metrics(runner.test())
-            summary['zs3net_calibrated'] = dict(
-                metrics,
-                train_seconds=round(train_seconds, 1),
-                calibration=round(choice['gamma'], 4))
-            preds['zs3net_calibrated'] = _predict(runner.model, val_dataset,
-                                                  figure_indices)
-            print(
-                f'[demo] calibration gamma={choice["gamma"]:.3f} (seen '
-                f'mIoU on calib {choice["seen_mIoU_uncalibrated"]:.1f} -> '
-                f'{choice["seen_mIoU_calibrated"]:.1f}); ZS3Net calibrated: ' +
-                ', '.join(f'{k} {v:.1f}' for k, v in metrics.items()),
-                flush=True)
-        del runner
+    for group_summary, group_preds, group_losses in results:
+        summary.update(group_summary)
+        preds.update(group_preds)
+        loss_history.update(group_losses)
 
     ordered = {k: summary[k] for k in ROW_TITLES if k in summary}
     table = format_table(ordered)
