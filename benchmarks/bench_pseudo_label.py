@@ -34,7 +34,7 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'zs3',
-                  'zs5net_unet-s2-fcn_1xb16-4e_shapes-u4-64x64.py')
+                  'zs5net_unet-s2-fcn_1xb16-8e_shapes-u4-64x64.py')
 
 
 def _runner(args, work_dir):

@@ -51,7 +51,7 @@ def test_demo_pipeline_tiny(tmp_path, capfd):
     zs5net_dir = osp.join(work_dir, 'zs5net')
     assert osp.isfile(
         osp.join(zs5net_dir, 'pseudo_labels', 'pseudo_labels.json'))
-    assert osp.isfile(osp.join(zs5net_dir, 'epoch_4.pth'))
+    assert osp.isfile(osp.join(zs5net_dir, 'epoch_8.pth'))
 
 
 @pytest.mark.parametrize('rows,missing', [

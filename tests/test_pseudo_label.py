@@ -30,7 +30,7 @@ from mmseg_zs3.engine.hooks import OnlinePseudoLabelHook, PseudoLabelHook
 from mmseg_zs3.utils import pseudo_labels as pl
 
 ZS5_CONFIG = osp.join(REPO, 'configs', 'zs3',
-                      'zs5net_unet-s2-fcn_1xb16-4e_shapes-u4-64x64.py')
+                      'zs5net_unet-s2-fcn_1xb16-8e_shapes-u4-64x64.py')
 ORACLE_CONFIG = osp.join(REPO, 'configs', 'zs3',
                          'oracle_unet-s2-fcn_1xb16-1800it_shapes-64x64.py')
 UNSEEN = [SHAPES_CLASSES.index(c) for c in SHAPES_UNSEEN]
