@@ -1,5 +1,6 @@
 """The demo pipeline (``make demo``) on a tiny version of the data."""
 import json
+import os
 import os.path as osp
 
 import cv2
@@ -169,8 +170,6 @@ def test_demo_rows_in_one_process_equal_rows_in_two(tmp_path):
     process give the results of the same rows in two processes (at one
     thread each on 2 cores; more cores give the processes more threads and
     so other rounding)."""
-    import os
-
     import torch
     rows = ('seen_only', 'zs3net', 'oracle')
     threads = torch.get_num_threads()
@@ -197,3 +196,56 @@ def test_demo_rows_in_one_process_equal_rows_in_two(tmp_path):
         for key in ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc'):
             assert one[row][key] == pytest.approx(
                 two[row][key], abs=1e-6), (row, key)
+
+
+def _children(pid: int) -> list:
+    """Pids of the processes whose parent is ``pid`` (Linux /proc)."""
+    kids = []
+    for entry in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.isdigit() and int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+@pytest.mark.skipif(not osp.isdir('/proc'), reason='reads /proc (Linux)')
+def test_demo_jobs_end_with_the_demo_when_it_is_terminated(tmp_path):
+    """SIGTERM to ``tools/demo.py`` (a scheduler's stop, ``kill``) ends its
+    training processes too: no row trains on, orphaned, into the work
+    dir."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    proc = subprocess.Popen([
+        sys.executable,
+        osp.join(repo, 'tools', 'demo.py'), '--work-dir',
+        str(tmp_path / 'demo'), '--data-root',
+        str(tmp_path / 'data'), '--num-train', '24', '--num-val', '4',
+        '--num-calib', '4', '--image-size', '32', '--stage1-iters', '100000',
+        '--num-workers', '0', '--jobs', '2'
+    ],
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True)
+    started = set()
+    for line in proc.stdout:  # until both processes train
+        if line.startswith('[demo] training '):
+            started.add(line)
+        if len(started) == 2:
+            break
+    jobs = _children(proc.pid)
+    assert len(jobs) >= 2, jobs
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    deadline = time.time() + 30
+    while time.time() < deadline and any(
+            osp.exists(f'/proc/{p}') for p in jobs):
+        time.sleep(0.5)
+    alive = [p for p in jobs if osp.exists(f'/proc/{p}')]
+    assert not alive, f'processes {alive} outlived the demo'

@@ -436,9 +436,17 @@ _RUNNING = None
 
 
 def _init_job(running) -> None:
-    """Initializer of a :func:`run_demo` job process."""
+    """Initializer of a :func:`run_demo` job process: the shared count of
+    running processes, and (Linux) a SIGTERM when the parent process ends,
+    however it ends, so that no training outlives the demo."""
     global _RUNNING
     _RUNNING = running
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: Ctrl-C still stops all
+        pass
 
 
 def _share_cores() -> None:
