@@ -661,8 +661,9 @@ def run_demo(work_dir: str = 'work_dirs/demo',
             the others, :func:`plan_jobs`), each with its share of the CPUs
             and the cores of those that have ended. 1: every row in this
             process, one after another, with torch's threads. Each row seeds
-            itself, so the rows' results do not depend on ``jobs`` beyond
-            the rounding of another thread count. Defaults to 1
+            itself: at one torch thread ``jobs=1`` gives exactly the results
+            of ``jobs=2`` on 2 cores; another thread count rounds otherwise,
+            which can change a demo row noticeably. Defaults to 1
             (``tools/demo.py``: 2, which on 2 cores trains the demo faster
             than one process with two threads).
 
