@@ -6,7 +6,7 @@ import os.path as osp
 import cv2
 import pytest
 
-from mmseg_zs3.apis.demo import run_demo
+from mmseg_zs3.apis.demo import plan_jobs, run_demo
 
 KEYS = {'mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc', 'train_seconds'}
 
@@ -249,3 +249,21 @@ def test_demo_jobs_end_with_the_demo_when_it_is_terminated(tmp_path):
         time.sleep(0.5)
     alive = [p for p in jobs if osp.exists(f'/proc/{p}')]
     assert not alive, f'processes {alive} outlived the demo'
+
+
+@pytest.mark.parametrize('rows,jobs,groups', [
+    (('seen_only', 'devise', 'zs3net', 'zs5net', 'oracle'), 1,
+     [['seen_only', 'devise', 'zs3net', 'zs5net', 'oracle']]),
+    (('seen_only', 'devise', 'zs3net', 'zs5net', 'oracle'), 2,
+     [['seen_only', 'zs3net', 'zs5net'], ['devise', 'oracle']]),
+    (('seen_only', 'devise', 'zs3net', 'zs5net', 'oracle'), 3,
+     [['seen_only', 'zs3net', 'zs5net'], ['devise'], ['oracle']]),
+    (('seen_only', 'zs3net'), 2, [['seen_only', 'zs3net']]),
+    (('devise', 'oracle'), 2, [['devise'], ['oracle']]),
+    (('devise', 'oracle', 'seen_only'), 4, [['seen_only'], ['devise'],
+                                            ['oracle']]),
+])
+def test_plan_jobs_keeps_the_chain_together(rows, jobs, groups):
+    """A row that starts from another's checkpoint trains after it in the
+    same process; the other rows fill the other processes."""
+    assert plan_jobs(rows, jobs) == groups

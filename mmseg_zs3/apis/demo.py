@@ -473,18 +473,13 @@ def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
     Returns:
         list[list[str]]: Non-empty groups, each in ``rows``' order.
     """
-    chain = [
-        r for r in rows
-        if r in STARTS_FROM or any(parent == r
-                                   for parent, _ in STARTS_FROM.values())
-    ]
-    rest = [r for r in rows if r not in chain]
-    groups = [chain] if chain else []
-    free = max(1, jobs - len(groups))
-    if not groups or jobs > 1:
-        groups += [rest[i::free] for i in range(free)]
-    else:
-        groups[0] = list(rows)
+    if jobs == 1:
+        return [list(rows)]
+    linked = set(STARTS_FROM) | {parent for parent, _ in STARTS_FROM.values()}
+    chain = [r for r in rows if r in linked]
+    rest = [r for r in rows if r not in linked]
+    free = jobs - 1 if chain else jobs
+    groups = [chain] + [rest[i::free] for i in range(free)]
     return [g for g in groups if g]
 
 
@@ -506,6 +501,7 @@ def _run_jobs(groups: List[List[str]], common: dict) -> list:
         mp_context=ctx,
         initializer=_init_job,
         initargs=(running, ))
+    futures = []
     try:
         futures = [
             pool.submit(_train_job, g, threads=threads, **common)
