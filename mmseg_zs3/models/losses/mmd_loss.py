@@ -1,4 +1,5 @@
 """Maximum mean discrepancy loss of GMMN."""
+from collections import Counter
 from typing import Optional, Sequence
 
 import torch
@@ -46,9 +47,7 @@ class _PairKernelSum(torch.autograd.Function):
     def forward(ctx, p: torch.Tensor, q: torch.Tensor, wp: torch.Tensor,
                 wq: torch.Tensor, scales: Sequence[float]) -> torch.Tensor:
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        mult = {}
-        for c in scales:
-            mult[c] = mult.get(c, 0) + 1
+        mult = Counter(scales)  # a repeated bandwidth counts each time
         order = sorted(mult, key=abs)
         c0 = order[0]
         ones = p.new_ones(p.shape[:2] + (1, ))
