@@ -161,6 +161,13 @@ def test_bench_demo_seeds_checks_zs5net_bars():
         'FAIL seed 1: ZS5Net mIoU_seen 74.9 >= ZS3Net - 3 (78.0)',
         'FAIL mean ZS5Net hIoU / mean oracle hIoU 0.706 >= 0.85',
     ]
+    summaries[0]['devise'] = row(77.0, 45.0, 56.8)
+    summaries[1]['devise'] = row(77.0, 30.0, 43.2)
+    assert tool.zs5net_checks(summaries)[-3:] == [
+        'FAIL seed 0: ZS3Net hIoU 52.0 > DeViSE (56.8)',
+        'PASS seed 1: ZS3Net hIoU 52.0 > DeViSE (43.2)',
+        'FAIL mean ZS5Net hIoU / mean oracle hIoU 0.706 >= 0.85',
+    ]
     del summaries[1]['zs5net']
     assert tool.zs5net_checks(summaries) == []
 

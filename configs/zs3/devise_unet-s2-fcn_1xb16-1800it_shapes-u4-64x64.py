@@ -2,8 +2,10 @@
 # seen classes: the classifier projects pixel features into the GloVe space and
 # scores every class (unseen included) by cosine similarity.
 _base_ = ['./seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py']
-class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 model = dict(
+    # the baseline as the paper trains it: its classifier is the embedding
+    # projection already, without stage 1's embedding auxiliary head
+    auxiliary_head=None,
     decode_head=dict(
         _delete_=True,
         type='ZeroShotDecodeHead',
@@ -12,7 +14,7 @@ model = dict(
             type='ProjectionClassifier',
             class_embedding=dict(
                 type='ClassEmbedding',
-                embedding_file=class_embedding_file,
+                embedding_file={{_base_.class_embedding_file}},
                 classes='ZS3ShapesDataset',
                 dim=50),
             scale=10.0),
