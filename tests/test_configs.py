@@ -284,3 +284,45 @@ def test_peer_protocols_ignore_unseen_pixels(protocol, dataset_type, unseen):
         assert set(split.unseen_names) == unseen
         assert split.classes == tuple(resolve_class_names(dataset_type))
         assert cfg.val_evaluator.split.to_dict() == cfg.zs3_split.to_dict()
+
+
+def test_shapes_stage2_leaves_out_stage1_embedding_auxiliary_head(tmp_path):
+    """The demo's stage 1 trains an embedding auxiliary head (DeViSE's
+    projection on the backbone output); ZS3Net loads that checkpoint with
+    the auxiliary tensors left out and everything it freezes taken over.
+    The DeViSE baseline keeps the paper's network (no auxiliary head)."""
+    from mmseg.registry import MODELS
+    shapes = osp.join(REPO, 'configs', 'zs3')
+    init_default_scope('mmseg')
+    models = {}
+    for name in ('seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64',
+                 'zs3net_unet-s2-fcn_1xb16-10e_shapes-u4-64x64',
+                 'devise_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64'):
+        model_cfg = Config.fromfile(osp.join(shapes,
+                                             name + '.py')).model.to_dict()
+        _fake_embedding_files(model_cfg, str(tmp_path))
+        models[name.split('_')[0]] = model_cfg
+    aux = models['seen-only']['auxiliary_head']
+    assert aux['classifier']['type'] == 'ProjectionClassifier'
+    assert aux['train_classes'] == 'seen'
+    assert models['devise'].get('auxiliary_head') is None
+    assert models['zs3net'].get('auxiliary_head') is None
+    stage1 = MODELS.build(models['seen-only'])
+    stage1.init_weights()
+    state = stage1.state_dict()
+    stage2 = MODELS.build(models['zs3net'])
+    missing, unexpected = stage2.load_state_dict(state, strict=False)
+    assert unexpected and all(
+        k.startswith('auxiliary_head.') for k in unexpected), unexpected
+    assert not any(
+        k.startswith(('backbone.', 'decode_head.head.'))
+        for k in missing), missing
+    got = stage2.state_dict()
+    for key, value in state.items():
+        if key.startswith('backbone.'):
+            assert torch.equal(got[key], value), key
+        elif key.startswith('decode_head.'
+                            ) and not key.startswith('decode_head.conv_seg.'):
+            assert torch.equal(
+                got[key.replace('decode_head.', 'decode_head.head.')],
+                value), key
