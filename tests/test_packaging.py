@@ -11,6 +11,7 @@ import textwrap
 from conftest import REPO
 from mmengine.config import Config
 
+from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 from mmseg_zs3.utils.config_package import installed_config_dir
 
 SHAPES_STAGE1 = 'zs3/seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64.py'
@@ -66,6 +67,11 @@ def test_pip_installed_package_trains_from_its_configs(tmp_path, shapes_root):
 
     run_dir = tmp_path / 'elsewhere'
     run_dir.mkdir()
+    # stage 1's embedding auxiliary head reads the class embeddings
+    embedding_file = str(run_dir / 'glove.npz')
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(),
+        normalize='l2').save(embedding_file)
     config = _user_config(
         str(run_dir / 'my_stage1.py'), f"""\
         _base_ = ['mmseg_zs3::{SHAPES_STAGE1}']
@@ -75,6 +81,10 @@ def test_pip_installed_package_trains_from_its_configs(tmp_path, shapes_root):
             num_workers=0,
             persistent_workers=False,
             dataset=dict(dataset=dict(data_root={shapes_root!r})))
+        model = dict(
+            auxiliary_head=dict(
+                classifier=dict(
+                    class_embedding=dict(embedding_file={embedding_file!r}))))
         train_cfg = dict(max_iters=2, val_interval=2)
         val_cfg = None
         val_dataloader = None

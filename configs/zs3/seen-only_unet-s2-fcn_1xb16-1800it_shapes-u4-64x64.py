@@ -37,7 +37,7 @@ model = dict(
             concat_input=False,
             dropout_ratio=0.0,
             num_classes=17,
-            norm_cfg={{_base_.norm_cfg}},
+            norm_cfg=dict(type='BN', requires_grad=True),
             align_corners=False,
             loss_decode=dict(
                 type='IgnoreAwareCrossEntropyLoss',
