@@ -120,7 +120,11 @@ def prepare(work_dir: str, num_train: int) -> dict:
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(STAGE1_CONFIG).model)
+    stage1 = Config.fromfile(STAGE1_CONFIG)
+    # stage 1's embedding auxiliary head
+    stage1.model.auxiliary_head.classifier.class_embedding.embedding_file = \
+        emb
+    model = MODELS.build(stage1.model)
     model.init_weights()
     ckpt = osp.join(work_dir, 'stage1_init.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)

@@ -8,7 +8,9 @@ import pytest
 from mmengine.config import Config
 
 import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
+from mmseg_zs3.apis.demo import EMBEDDING_NAME
 from mmseg_zs3.datasets import generate_shapes_dataset
+from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ORACLE_CONFIG = osp.join(REPO, 'configs', 'zs3',
@@ -30,11 +32,48 @@ def unique_experiment_name(prefix: str = 'zs3_test') -> str:
 
 @pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory):
-    """A tiny shapes dataset: 24 train, 8 val, 8 calib images of 64x64."""
+    """A tiny shapes dataset (24 train, 8 val, 8 calib images of 64x64)
+    with its class embeddings."""
     root = str(tmp_path_factory.mktemp('data') / 'zs3_shapes')
     generate_shapes_dataset(
         root, num_train=24, num_val=8, num_calib=8, image_size=64, seed=0)
+    # the class embeddings beside the data, as `make demo` writes them
+    # (stage 1's embedding auxiliary head, stage 2 and DeViSE read them)
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(),
+        normalize='l2').save(osp.join(root, EMBEDDING_NAME))
     return root
+
+
+def use_embedding_file(node, path: str) -> None:
+    """Set every ``embedding_file`` of a config node (nested dicts/lists) to
+    ``path``: the shapes configs' class embeddings (stage 1's embedding
+    auxiliary head, stage 2, DeViSE) for a test's own file."""
+    if isinstance(node, dict):
+        if 'embedding_file' in node:
+            node['embedding_file'] = path
+        for value in node.values():
+            use_embedding_file(value, path)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            use_embedding_file(value, path)
+
+
+def point_embedding_files(node, data_root: str) -> None:
+    """Point the shapes configs' default ``embedding_file``
+    (``data/zs3_shapes/<name>``) at ``<data_root>/<name>`` where that file
+    exists, as the demo does."""
+    if isinstance(node, dict):
+        path = node.get('embedding_file')
+        if isinstance(path, str) and path.startswith('data/zs3_shapes/'):
+            local = osp.join(data_root, osp.basename(path))
+            if osp.isfile(local):
+                node['embedding_file'] = local
+        for value in node.values():
+            point_embedding_files(value, data_root)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            point_embedding_files(value, data_root)
 
 
 def tiny_config(data_root: str,
@@ -65,6 +104,7 @@ def tiny_config(data_root: str,
         loader.num_workers = 0
         loader.persistent_workers = False
         loader.dataset.data_root = data_root
+    point_embedding_files(cfg.model, data_root)
     cfg.train_cfg.max_iters = max_iters
     cfg.train_cfg.val_interval = max_iters
     schedulers = []

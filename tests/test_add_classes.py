@@ -22,7 +22,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, load_tool, unique_experiment_name
+from conftest import (REPO, load_tool, unique_experiment_name,
+                      use_embedding_file)
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -93,6 +94,10 @@ def trained(tmp_path_factory):
     generate_shapes_dataset(
         data, num_train=240, num_val=48, num_calib=1, image_size=64, seed=0)
     cfg = Config.fromfile(STAGE1_CONFIG)
+    emb17 = str(root / 'emb17.npz')  # stage 1's embedding auxiliary head
+    build_class_embeddings(
+        'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb17)
+    use_embedding_file(cfg.model, emb17)
     cfg.work_dir = str(root / 'stage1')
     cfg.experiment_name = unique_experiment_name()
     cfg.log_level = 'WARNING'

@@ -3,6 +3,7 @@ import copy
 import os.path as osp
 
 import torch
+from conftest import point_embedding_files
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -62,13 +63,14 @@ def test_channels_last_leaves_pixel_batches_alone():
     assert torch.equal(out['data_samples'], labels)
 
 
-def test_shapes_model_trains_alike_in_both_memory_formats():
+def test_shapes_model_trains_alike_in_both_memory_formats(shapes_root):
     """The demo's U-Net (its config has channels_last=True) from the same
     weights, against a float64 NCHW reference: the loss to 1e-5 and the
     gradient to float32 rounding in either memory format (relative error of
     the whole gradient vector ~1.5e-3 NCHW, ~5e-3 channels-last: its BN and
     convolution backward sum in another order; bound 2e-2)."""
     cfg = Config.fromfile(SHAPES_SEEN_ONLY)
+    point_embedding_files(cfg.model, shapes_root)
     assert cfg.model.data_preprocessor.channels_last is True
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, load_tool, unique_experiment_name
+from conftest import (REPO, load_tool, unique_experiment_name,
+                      use_embedding_file)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -510,7 +511,9 @@ def gc_files(shapes_root, tmp_path_factory):
     build_class_embeddings(
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
     torch.manual_seed(0)
-    model = _models().build(Config.fromfile(STAGE1_CONFIG).model)
+    stage1_cfg = Config.fromfile(STAGE1_CONFIG)
+    use_embedding_file(stage1_cfg.model, emb)
+    model = _models().build(stage1_cfg.model)
     model.init_weights()
     ckpt = str(root / 'stage1.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)

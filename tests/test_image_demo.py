@@ -13,7 +13,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, load_tool, unique_experiment_name
+from conftest import (REPO, load_tool, unique_experiment_name,
+                      use_embedding_file)
 from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
@@ -43,7 +44,9 @@ def model_files(shapes_root, tmp_path_factory):
         'ZS3ShapesDataset', load_packaged_glove(), normalize='l2').save(emb)
     init_default_scope('mmseg')
     torch.manual_seed(0)
-    stage1 = MODELS.build(Config.fromfile(STAGE1_CONFIG).model)
+    stage1_cfg = Config.fromfile(STAGE1_CONFIG)
+    use_embedding_file(stage1_cfg.model, emb)
+    stage1 = MODELS.build(stage1_cfg.model)
     stage1.init_weights()
     stage1_path = str(root / 'stage1.pth')
     torch.save(dict(state_dict=stage1.state_dict(), meta={}), stage1_path)

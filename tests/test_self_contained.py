@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, use_embedding_file
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -91,10 +91,11 @@ def _stage1_devise(root: str, data_root: str, emb: str):
     return config, path
 
 
-def _stage1_wrapper(root: str) -> str:
+def _stage1_wrapper(root: str, emb: str) -> str:
     """An initialised seen-only network whose head is already a
     ``ZeroShotDecodeHead`` (with a ``ConvClassifier``), as a checkpoint."""
     cfg = Config.fromfile(STAGE1_CONFIG)
+    use_embedding_file(cfg.model, emb)  # its embedding auxiliary head
     cfg.model.decode_head = dict(
         type='ZeroShotDecodeHead', head=cfg.model.decode_head)
     torch.manual_seed(0)
@@ -123,7 +124,7 @@ def trained(shapes_root, tmp_path_factory):
     cfg = Config.fromfile(STAGE2_CONFIG)
     cfg.work_dir = osp.join(root, 'work_dir')
     cfg.log_level = 'INFO'
-    cfg.load_from = _stage1_wrapper(root)
+    cfg.load_from = _stage1_wrapper(root, emb)
     cfg.model.class_embedding.embedding_file = emb
     cfg.model.generative_head.num_samples = 16
     _set_data_root(cfg, shapes_root)

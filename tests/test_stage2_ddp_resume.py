@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, use_embedding_file
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hooks import Hook
@@ -230,6 +230,7 @@ def test_cache_recomputed_when_its_inputs_change(stage2_files, data_copies,
     work_dir = str(tmp_path / 'work')
     other_ckpt = str(tmp_path / 'stage1_other.pth')
     cfg = Config.fromfile(STAGE1_CONFIG)
+    use_embedding_file(cfg.model, stage2_files['emb'])
     torch.manual_seed(1)
     model = _models().build(cfg.model)
     model.init_weights()

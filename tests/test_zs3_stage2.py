@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, unique_experiment_name
+from conftest import REPO, unique_experiment_name, use_embedding_file
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
@@ -70,6 +70,7 @@ def stage2_files(tmp_path_factory):
     files = dict(emb=emb, glove=glove)
     for name, num_classes in [('stage1', 17), ('stage1_10', 10)]:
         cfg = Config.fromfile(STAGE1_CONFIG)
+        use_embedding_file(cfg.model, emb)
         cfg.model.decode_head.num_classes = num_classes
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
