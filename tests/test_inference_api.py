@@ -52,8 +52,11 @@ def _demo_layout(root: str, shapes_root: str) -> list:
     """``configs/``, ``data/zs3_shapes/`` (without an embedding file) and a
     ZS3Net checkpoint at the demo's path; returns the expected output."""
     os.symlink(osp.join(REPO, 'configs'), osp.join(root, 'configs'))
-    os.makedirs(osp.join(root, 'data'))
-    os.symlink(shapes_root, osp.join(root, 'data', 'zs3_shapes'))
+    data = osp.join(root, 'data', 'zs3_shapes')
+    os.makedirs(data)
+    for entry in os.listdir(shapes_root):  # all but the class embeddings
+        if not entry.endswith('.npz'):
+            os.symlink(osp.join(shapes_root, entry), osp.join(data, entry))
     assert not osp.exists(
         osp.join(root, 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'))
     emb = osp.join(root, 'training_embeddings.npz')
