@@ -809,17 +809,18 @@ def check_work_dir(work_dir: str, flag: str = 'work_dir') -> None:
     os.remove(probe)
 
 
-def _dataset_configs(node) -> Iterator[dict]:
-    """The dataset configs of a dataloader's ``dataset``, wrappers unrolled."""
+def _dataset_configs(node, location: str) -> Iterator[Tuple[str, dict]]:
+    """The dataset configs of a dataloader's ``dataset``, wrappers unrolled,
+    with their config keys (``train_dataloader.dataset.dataset``)."""
     if isinstance(node, Mapping):
-        inner = [node[k] for k in ('dataset', 'datasets') if k in node]
+        inner = [k for k in ('dataset', 'datasets') if k in node]
         if not inner:
-            yield node
-        for child in inner:
-            yield from _dataset_configs(child)
+            yield location, node
+        for key in inner:
+            yield from _dataset_configs(node[key], f'{location}.{key}')
     elif isinstance(node, (list, tuple)):
-        for child in node:
-            yield from _dataset_configs(child)
+        for i, child in enumerate(node):
+            yield from _dataset_configs(child, f'{location}.{i}')
 
 
 def check_data_paths(
@@ -842,14 +843,15 @@ def check_data_paths(
         loader = cfg.get(key)
         if not loader or 'dataset' not in loader:
             continue
-        for dataset in _dataset_configs(loader['dataset']):
+        for where, dataset in _dataset_configs(loader['dataset'],
+                                               f'{key}.dataset'):
             data_root = dataset.get('data_root') or ''
             if data_root and not osp.isdir(data_root):
                 raise FileNotFoundError(
-                    f'data_root {data_root!r} of `{key}.dataset` does not '
+                    f'data_root {data_root!r} of `{where}` does not '
                     f'exist (as {osp.abspath(data_root)!r}). Prepare the '
                     'dataset there or point `data_root` at it, e.g. '
-                    f"--cfg-options {key}.dataset.data_root=PATH (for the "
+                    f"--cfg-options {where}.data_root=PATH (for the "
                     'shapes dataset: `python tools/generate_shapes_dataset.py '
                     f'{data_root}`).')
             prefixes = dict(dataset.get('data_prefix') or {})
@@ -863,6 +865,39 @@ def check_data_paths(
                     field = ('ann_file'
                              if name == 'ann_file' else f'data_prefix.{name}')
                     raise FileNotFoundError(
-                        f'`{key}.dataset.{field}` points to {path!r}, which '
+                        f'`{where}.{field}` points to {path!r}, which '
                         f'does not exist (data_root={data_root!r}, '
                         f'{field}={prefix!r}).')
+
+
+def check_class_embedding_files(cfg: Config) -> None:
+    """Check, before training, that every class-embedding file the model
+    config names exists (a ``ClassEmbedding`` needs its file to train; a
+    checkpoint provides the embeddings only for testing and inference).
+
+    Args:
+        cfg (Config): The config.
+
+    Raises:
+        FileNotFoundError: Naming the missing file and the config key that
+            points to it (e.g. the shapes stage 1's
+            ``model.auxiliary_head.classifier.class_embedding.embedding_file``).
+    """
+
+    def walk(node, location):
+        if isinstance(node, Mapping):
+            path = node.get('embedding_file')
+            if isinstance(path, str) and path and not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'class-embedding file {path!r} of `{location}` does not '
+                    f'exist (as {osp.abspath(path)!r}). Build it with '
+                    'tools/build_class_embeddings.py (`make demo` writes the '
+                    "shapes dataset's) or point the key at it, e.g. "
+                    f'--cfg-options {location}.embedding_file=PATH.')
+            for key, value in node.items():
+                walk(value, f'{location}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{location}.{i}')
+
+    walk(cfg.get('model') or {}, 'model')

@@ -6,8 +6,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .checks import (check_config_keys, check_config_types,
-                     check_config_values, check_data_paths)
+from .checks import (check_class_embedding_files, check_config_keys,
+                     check_config_types, check_config_values, check_data_paths)
 from .runner_cfg import init_cpu_process_group, load_config
 
 
@@ -49,8 +49,9 @@ def setup_train_cfg(args: Namespace) -> Config:
             :func:`~mmseg_zs3.apis.runner_cfg.load_config`,
             :func:`~mmseg_zs3.apis.checks.check_config_types`,
             :func:`~mmseg_zs3.apis.checks.check_config_keys`,
-            :func:`~mmseg_zs3.apis.checks.check_config_values` and
-            :func:`~mmseg_zs3.apis.checks.check_data_paths`.
+            :func:`~mmseg_zs3.apis.checks.check_config_values`,
+            :func:`~mmseg_zs3.apis.checks.check_data_paths` and
+            :func:`~mmseg_zs3.apis.checks.check_class_embedding_files`.
     """
     cfg = load_config(args.config, args.cfg_options, args.launcher,
                       args.work_dir)
@@ -87,6 +88,7 @@ def setup_train_cfg(args: Namespace) -> Config:
     check_config_keys(cfg, parts)
     check_config_values(cfg, parts[1:])
     check_data_paths(cfg, loaders)
+    check_class_embedding_files(cfg)
     check_work_dir_free(cfg)
     return cfg
 
