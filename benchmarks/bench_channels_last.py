@@ -60,33 +60,24 @@ def make_batch(batch: int, size, num_classes: int, seed: int = 0) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _class_embeddings(node, tmp_dir: str) -> None:
-    """Point every ``embedding_file`` of a model config (the shapes stage
-    1's embedding auxiliary head) at class embeddings built here from the
-    packaged GloVe vectors."""
-    from mmseg_zs3.embeddings import (build_class_embeddings,
-                                      load_packaged_glove)
-    if isinstance(node, dict):
-        if 'embedding_file' in node:
-            path = osp.join(tmp_dir, 'class_embeddings.npz')
-            build_class_embeddings(
-                node['classes'], load_packaged_glove(),
-                normalize='l2').save(path)
-            node['embedding_file'] = path
-        for value in node.values():
-            _class_embeddings(value, tmp_dir)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _class_embeddings(value, tmp_dir)
-
-
 def time_model(name: str, args) -> dict:
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmseg.registry import MODELS
     path, batch, size, num_classes = CONFIGS[name]
     cfg = Config.fromfile(osp.join(REPO, path))
-    _class_embeddings(cfg.model, tempfile.mkdtemp(prefix='bench_cl_'))
+    if cfg.model.get('auxiliary_head'):
+        # the shapes stage 1's embedding auxiliary head reads class
+        # embeddings: built here from the packaged GloVe vectors
+        from mmseg_zs3.apis.demo import _set_everywhere
+        from mmseg_zs3.embeddings import (build_class_embeddings,
+                                          load_packaged_glove)
+        classes = cfg.model.auxiliary_head.classifier.class_embedding.classes
+        emb = osp.join(
+            tempfile.mkdtemp(prefix='bench_cl_'), 'class_embeddings.npz')
+        build_class_embeddings(
+            classes, load_packaged_glove(), normalize='l2').save(emb)
+        _set_everywhere(cfg.model, 'embedding_file', emb)
     torch.manual_seed(0)
     base = MODELS.build(cfg.model)
     base.init_weights()

@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 
 import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
-from mmseg_zs3.apis.demo import EMBEDDING_NAME
+from mmseg_zs3.apis.demo import EMBEDDING_NAME, _set_everywhere
 from mmseg_zs3.datasets import generate_shapes_dataset
 from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
 
@@ -46,34 +46,10 @@ def shapes_root(tmp_path_factory):
 
 
 def use_embedding_file(node, path: str) -> None:
-    """Set every ``embedding_file`` of a config node (nested dicts/lists) to
-    ``path``: the shapes configs' class embeddings (stage 1's embedding
-    auxiliary head, stage 2, DeViSE) for a test's own file."""
-    if isinstance(node, dict):
-        if 'embedding_file' in node:
-            node['embedding_file'] = path
-        for value in node.values():
-            use_embedding_file(value, path)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            use_embedding_file(value, path)
-
-
-def point_embedding_files(node, data_root: str) -> None:
-    """Point the shapes configs' default ``embedding_file``
-    (``data/zs3_shapes/<name>``) at ``<data_root>/<name>`` where that file
-    exists, as the demo does."""
-    if isinstance(node, dict):
-        path = node.get('embedding_file')
-        if isinstance(path, str) and path.startswith('data/zs3_shapes/'):
-            local = osp.join(data_root, osp.basename(path))
-            if osp.isfile(local):
-                node['embedding_file'] = local
-        for value in node.values():
-            point_embedding_files(value, data_root)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            point_embedding_files(value, data_root)
+    """Set every ``embedding_file`` of a config node to ``path``: the shapes
+    configs' class embeddings (stage 1's embedding auxiliary head, stage 2,
+    DeViSE) for a test's own file, as the demo sets them."""
+    _set_everywhere(node, 'embedding_file', path)
 
 
 def tiny_config(data_root: str,
@@ -104,7 +80,9 @@ def tiny_config(data_root: str,
         loader.num_workers = 0
         loader.persistent_workers = False
         loader.dataset.data_root = data_root
-    point_embedding_files(cfg.model, data_root)
+    embedding_file = osp.join(data_root, EMBEDDING_NAME)
+    if osp.isfile(embedding_file):  # the shapes data's, as make demo writes
+        use_embedding_file(cfg.model, embedding_file)
     cfg.train_cfg.max_iters = max_iters
     cfg.train_cfg.val_interval = max_iters
     schedulers = []

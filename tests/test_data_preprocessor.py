@@ -3,7 +3,7 @@ import copy
 import os.path as osp
 
 import torch
-from conftest import point_embedding_files
+from conftest import use_embedding_file
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -70,7 +70,8 @@ def test_shapes_model_trains_alike_in_both_memory_formats(shapes_root):
     the whole gradient vector ~1.5e-3 NCHW, ~5e-3 channels-last: its BN and
     convolution backward sum in another order; bound 2e-2)."""
     cfg = Config.fromfile(SHAPES_SEEN_ONLY)
-    point_embedding_files(cfg.model, shapes_root)
+    use_embedding_file(
+        cfg.model, osp.join(shapes_root, 'class_embeddings_glove-6B-50d.npz'))
     assert cfg.model.data_preprocessor.channels_last is True
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
