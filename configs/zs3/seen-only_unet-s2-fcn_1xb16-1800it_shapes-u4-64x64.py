@@ -28,22 +28,16 @@ class_embedding_file = 'data/zs3_shapes/class_embeddings_glove-6B-50d.npz'
 model = dict(
     auxiliary_head=dict(
         type='ZeroShotDecodeHead',
+        # the decode head's FCN settings (input, classes, loss and its class
+        # weights) without its convolution: the projection reads the
+        # backbone output itself
         head=dict(
-            type='FCNHead',
-            in_channels=16,
-            in_index=3,
+            _base_.model.decode_head,
             channels=16,
             num_convs=0,
-            concat_input=False,
             dropout_ratio=0.0,
-            num_classes=17,
-            norm_cfg=dict(type='BN', requires_grad=True),
-            align_corners=False,
             loss_decode=dict(
-                type='IgnoreAwareCrossEntropyLoss',
-                use_sigmoid=False,
-                loss_weight=0.4,
-                class_weight=[0.2] + [1.0] * 16)),
+                _base_.model.decode_head.loss_decode, loss_weight=0.4)),
         classifier=dict(
             type='ProjectionClassifier',
             class_embedding=dict(
