@@ -69,15 +69,15 @@ def time_model(name: str, args) -> dict:
     if cfg.model.get('auxiliary_head'):
         # the shapes stage 1's embedding auxiliary head reads class
         # embeddings: built here from the packaged GloVe vectors
-        from mmseg_zs3.apis.demo import _set_everywhere
         from mmseg_zs3.embeddings import (build_class_embeddings,
                                           load_packaged_glove)
+        from mmseg_zs3.utils.jobs import set_everywhere
         classes = cfg.model.auxiliary_head.classifier.class_embedding.classes
         emb = osp.join(
             tempfile.mkdtemp(prefix='bench_cl_'), 'class_embeddings.npz')
         build_class_embeddings(
             classes, load_packaged_glove(), normalize='l2').save(emb)
-        _set_everywhere(cfg.model, 'embedding_file', emb)
+        set_everywhere(cfg.model, 'embedding_file', emb)
     torch.manual_seed(0)
     base = MODELS.build(cfg.model)
     base.init_weights()

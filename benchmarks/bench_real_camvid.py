@@ -210,20 +210,11 @@ def _checkpoint(work_dir: str, row: str, args) -> str:
     return osp.join(work_dir, row, f'iter_{args.stage1_iters}.pth')
 
 
-def _set_everywhere(node, key: str, value) -> None:
-    if isinstance(node, dict):
-        if key in node:
-            node[key] = value
-        for child in node.values():
-            _set_everywhere(child, key, value)
-    elif isinstance(node, list):
-        for child in node:
-            _set_everywhere(child, key, value)
-
-
 def row_config(row: str, args, embedding_file: str):
     """The config of one row, pointed at the data and the work dir."""
     from mmengine.config import Config
+
+    from mmseg_zs3.utils.jobs import set_everywhere
     cfg = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS[row]))
     cfg.work_dir = osp.join(args.work_dir, row)
     cfg.experiment_name = f'bench_camvid_{row}'
@@ -231,18 +222,18 @@ def row_config(row: str, args, embedding_file: str):
     cfg.log_level = 'WARNING'
     cfg.randomness = dict(seed=args.seed, deterministic=False)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        _set_everywhere(cfg[key], 'data_root', args.data_root)
+        set_everywhere(cfg[key], 'data_root', args.data_root)
         cfg[key].num_workers = args.num_workers
         cfg[key].persistent_workers = args.num_workers > 0
-    _set_everywhere(cfg.model, 'embedding_file', embedding_file)
+    set_everywhere(cfg.model, 'embedding_file', embedding_file)
     cfg.default_hooks.logger.interval = 10**6
     if row in STARTS_FROM:
         cfg.load_from = _checkpoint(args.work_dir, STARTS_FROM[row], args)
     if row == 'zs5net':  # its pseudo-labels in its own work dir
-        _set_everywhere(cfg.custom_hooks, 'pseudo_label_dir',
-                        osp.join(cfg.work_dir, 'pseudo_labels'))
-        _set_everywhere(cfg.train_dataloader, 'pseudo_label_dir',
-                        osp.join(cfg.work_dir, 'pseudo_labels'))
+        set_everywhere(cfg.custom_hooks, 'pseudo_label_dir',
+                       osp.join(cfg.work_dir, 'pseudo_labels'))
+        set_everywhere(cfg.train_dataloader, 'pseudo_label_dir',
+                       osp.join(cfg.work_dir, 'pseudo_labels'))
     if cfg.train_cfg.get('max_epochs'):  # ZS3Net stage 2, ZS5Net
         epochs = cfg.train_cfg.max_epochs
         if row == 'zs3net' and args.stage2_epochs:
@@ -556,28 +547,11 @@ ROW_COST = dict(zs3net=0.25, zs5net=0.5)
 
 
 def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
-    """Rows split into at most ``jobs`` groups that can train side by side.
-
-    A row that starts from another row of ``rows`` goes into that row's
-    group, after it; the chains are spread over the groups by their cost
-    (longest first, each to the cheapest group so far).
-    """
-    chains: List[List[str]] = []
-    for row in rows:
-        start = STARTS_FROM.get(row)
-        chain = next((c for c in chains if start in c), None)
-        if chain is None:
-            chains.append([row])
-        else:
-            chain.append(row)
-
-    def cost(rows_: Sequence[str]) -> float:
-        return sum(ROW_COST.get(r, 1.0) for r in rows_)
-
-    groups: List[List[str]] = [[] for _ in range(min(jobs, len(chains)))]
-    for chain in sorted(chains, key=cost, reverse=True):
-        min(groups, key=cost).extend(chain)
-    return [g for g in groups if g]
+    """Rows in at most ``jobs`` groups that can train side by side
+    (:func:`mmseg_zs3.utils.jobs.plan_jobs`): a row that starts from another
+    row of ``rows`` goes into that row's group, after it."""
+    from mmseg_zs3.utils.jobs import plan_jobs as _plan_jobs
+    return _plan_jobs(rows, jobs, STARTS_FROM, ROW_COST)
 
 
 def _alive(name: str) -> bool:
@@ -598,8 +572,8 @@ def share_cores(cores_dir: str) -> int:
     """Torch threads for this process's next row: the CPUs divided among
     the processes registered in ``cores_dir`` that still run (this one
     included), at least 1."""
-    running = sum(_alive(n) for n in os.listdir(cores_dir))
-    return max(1, (os.cpu_count() or 2) // max(1, running))
+    from mmseg_zs3.utils.jobs import cores_share
+    return cores_share(sum(_alive(n) for n in os.listdir(cores_dir)))
 
 
 def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
@@ -618,7 +592,8 @@ def run_jobs(args, argv: Sequence[str], groups: List[List[str]]) -> None:
             continue
         skip = False
         keep.append(a)
-    threads = args.threads or max(1, (os.cpu_count() or 2) // len(groups))
+    from mmseg_zs3.utils.jobs import cores_share
+    threads = args.threads or cores_share(len(groups))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     share = []
     if not args.threads:  # automatic: later rows take freed cores

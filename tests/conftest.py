@@ -8,9 +8,10 @@ import pytest
 from mmengine.config import Config
 
 import mmseg_zs3  # noqa: F401  (compat fixes and registrations)
-from mmseg_zs3.apis.demo import EMBEDDING_NAME, _set_everywhere
+from mmseg_zs3.apis.demo import EMBEDDING_NAME
 from mmseg_zs3.datasets import generate_shapes_dataset
 from mmseg_zs3.embeddings import build_class_embeddings, load_packaged_glove
+from mmseg_zs3.utils.jobs import set_everywhere
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ORACLE_CONFIG = osp.join(REPO, 'configs', 'zs3',
@@ -49,7 +50,7 @@ def use_embedding_file(node, path: str) -> None:
     """Set every ``embedding_file`` of a config node to ``path``: the shapes
     configs' class embeddings (stage 1's embedding auxiliary head, stage 2,
     DeViSE) for a test's own file, as the demo sets them."""
-    _set_everywhere(node, 'embedding_file', path)
+    set_everywhere(node, 'embedding_file', path)
 
 
 def tiny_config(data_root: str,

@@ -267,8 +267,8 @@ def test_demo_jobs_end_with_the_demo_when_it_is_terminated(tmp_path):
      [['seen_only', 'zs3net', 'zs5net'], ['devise'], ['oracle']]),
     (('seen_only', 'zs3net'), 2, [['seen_only', 'zs3net']]),
     (('devise', 'oracle'), 2, [['devise'], ['oracle']]),
-    (('devise', 'oracle', 'seen_only'), 4, [['seen_only'], ['devise'],
-                                            ['oracle']]),
+    (('devise', 'oracle', 'seen_only'), 4, [['devise'], ['oracle'],
+                                            ['seen_only']]),
 ])
 def test_plan_jobs_keeps_the_chain_together(rows, jobs, groups):
     """A row that starts from another's checkpoint trains after it in the

@@ -28,6 +28,7 @@ from mmseg_zs3.datasets.transforms import LoadPseudoLabels
 from mmseg_zs3.datasets.zs3_shapes import SHAPES_CLASSES, SHAPES_UNSEEN
 from mmseg_zs3.engine.hooks import OnlinePseudoLabelHook, PseudoLabelHook
 from mmseg_zs3.utils import pseudo_labels as pl
+from mmseg_zs3.utils.jobs import set_everywhere
 
 ZS5_CONFIG = osp.join(REPO, 'configs', 'zs3',
                       'zs5net_unet-s2-fcn_1xb16-8e_shapes-u4-64x64.py')
@@ -276,17 +277,6 @@ def zs3_checkpoint(tmp_path_factory):
     return path
 
 
-def _set_everywhere(node, key, value):
-    if isinstance(node, dict):
-        if key in node:
-            node[key] = value
-        for child in node.values():
-            _set_everywhere(child, key, value)
-    elif isinstance(node, list):
-        for child in node:
-            _set_everywhere(child, key, value)
-
-
 def zs5_config(data_root,
                work_dir,
                load_from,
@@ -302,8 +292,8 @@ def zs5_config(data_root,
     cfg.log_level = 'WARNING'
     cfg.load_from = load_from
     pseudo_dir = pseudo_dir or osp.join(work_dir, 'pseudo_labels')
-    _set_everywhere(cfg.train_dataloader, 'pseudo_label_dir', pseudo_dir)
-    _set_everywhere(cfg.train_dataloader, 'data_root', data_root)
+    set_everywhere(cfg.train_dataloader, 'pseudo_label_dir', pseudo_dir)
+    set_everywhere(cfg.train_dataloader, 'data_root', data_root)
     cfg.train_dataloader.batch_size = batch_size
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
@@ -549,8 +539,8 @@ def test_hook_without_unseen_classes_is_refused(shapes_root, tmp_path):
     cfg = Config.fromfile(ORACLE_CONFIG)
     cfg.work_dir = str(tmp_path / 'work')
     cfg.experiment_name = unique_experiment_name('zs5')
-    _set_everywhere(cfg.train_dataloader, 'data_root', shapes_root)
-    _set_everywhere(cfg.val_dataloader, 'data_root', shapes_root)
+    set_everywhere(cfg.train_dataloader, 'data_root', shapes_root)
+    set_everywhere(cfg.val_dataloader, 'data_root', shapes_root)
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None

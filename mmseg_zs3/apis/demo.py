@@ -19,6 +19,9 @@ from mmengine.runner import Runner
 from mmseg_zs3.datasets import generate_shapes_dataset
 from mmseg_zs3.fileio import atomic_open
 from mmseg_zs3.utils.config_package import installed_config_dir
+from mmseg_zs3.utils.jobs import cores_share
+from mmseg_zs3.utils.jobs import plan_jobs as _plan_jobs
+from mmseg_zs3.utils.jobs import set_everywhere
 
 from .checks import check_work_dir
 
@@ -48,6 +51,9 @@ IMAGE_SIZE_MULTIPLE = 16
 STARTS_FROM = dict(
     zs3net=('seen_only', lambda iters, epochs: f'iter_{iters}.pth'),
     zs5net=('zs3net', lambda iters, epochs: f'epoch_{epochs}.pth'))
+# relative training cost of a row (a stage-1 row is 1.0), to balance the
+# processes of ``jobs``
+ROW_COST = dict(zs3net=0.25, zs5net=0.5)
 # the demo's parameters that meta.json of the shapes dataset records
 DATA_PARAMS = ('num_train', 'num_val', 'num_calib', 'image_size', 'seed')
 
@@ -232,18 +238,6 @@ class _Progress(Hook):
             print(f'  [{self.name}] iter {it}/{total} {losses}', flush=True)
 
 
-def _set_everywhere(node, key: str, value) -> None:
-    """Set ``key`` to ``value`` in every dict nested in ``node``."""
-    if isinstance(node, dict):
-        if key in node:
-            node[key] = value
-        for child in node.values():
-            _set_everywhere(child, key, value)
-    elif isinstance(node, list):
-        for child in node:
-            _set_everywhere(child, key, value)
-
-
 def demo_config(name: str,
                 work_dir: str,
                 data_root: str,
@@ -255,8 +249,8 @@ def demo_config(name: str,
                 image_size: int = 64) -> Config:
     """The config of one demo row, pointed at the demo's data and work dir."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, CONFIGS[name]))
-    _set_everywhere(cfg.model.data_preprocessor, 'size',
-                    (image_size, image_size))
+    set_everywhere(cfg.model.data_preprocessor, 'size',
+                   (image_size, image_size))
     cfg.work_dir = osp.join(work_dir, name)
     cfg.experiment_name = f'demo_{name}'
     cfg.visualizer.name = f'demo_visualizer_{name}'
@@ -264,10 +258,10 @@ def demo_config(name: str,
     cfg.randomness = dict(seed=seed, deterministic=False)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[key]
-        _set_everywhere(loader, 'data_root', data_root)
+        set_everywhere(loader, 'data_root', data_root)
         loader.num_workers = num_workers
         loader.persistent_workers = num_workers > 0
-    _set_everywhere(cfg.model, 'embedding_file', embedding_file)
+    set_everywhere(cfg.model, 'embedding_file', embedding_file)
     cfg.val_cfg = None
     cfg.val_dataloader = None
     cfg.val_evaluator = None
@@ -286,10 +280,10 @@ def demo_config(name: str,
     elif name == 'zs5net':
         # its own epochs (the config's); the pass labels the training images
         # in batches of the test loader's size, in the row's work dir
-        _set_everywhere(cfg.custom_hooks, 'pseudo_label_dir',
-                        osp.join(cfg.work_dir, 'pseudo_labels'))
-        _set_everywhere(cfg.train_dataloader, 'pseudo_label_dir',
-                        osp.join(cfg.work_dir, 'pseudo_labels'))
+        set_everywhere(cfg.custom_hooks, 'pseudo_label_dir',
+                       osp.join(cfg.work_dir, 'pseudo_labels'))
+        set_everywhere(cfg.train_dataloader, 'pseudo_label_dir',
+                       osp.join(cfg.work_dir, 'pseudo_labels'))
         for hook in cfg.custom_hooks:
             if hook.type == 'PseudoLabelHook':
                 hook.setdefault('batch_size', cfg.test_dataloader.batch_size)
@@ -454,17 +448,16 @@ def _share_cores() -> None:
     job processes still training (at least 1)."""
     with _RUNNING.get_lock():
         running = max(1, _RUNNING.value)
-    threads = max(1, (os.cpu_count() or 1) // running)
+    threads = cores_share(running)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
 def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
-    """Rows in at most ``jobs`` groups that can train side by side.
-
-    A row that starts from another row's checkpoint (``STARTS_FROM``: the
-    chain seen-only -> ZS3Net -> ZS5Net) stays in its group, after it; the
-    other rows take the remaining groups in turn.
+    """Rows in at most ``jobs`` groups that can train side by side
+    (:func:`mmseg_zs3.utils.jobs.plan_jobs`): the chain seen-only ->
+    ZS3Net -> ZS5Net (``STARTS_FROM``) in one group, in that order; the
+    other rows spread over the others.
 
     Args:
         rows (Sequence[str]): The rows, in training order.
@@ -473,14 +466,10 @@ def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
     Returns:
         list[list[str]]: Non-empty groups, each in ``rows``' order.
     """
-    if jobs == 1:
-        return [list(rows)]
-    linked = set(STARTS_FROM) | {parent for parent, _ in STARTS_FROM.values()}
-    chain = [r for r in rows if r in linked]
-    rest = [r for r in rows if r not in linked]
-    free = jobs - 1 if chain else jobs
-    groups = [chain] + [rest[i::free] for i in range(free)]
-    return [g for g in groups if g]
+    return _plan_jobs(rows, jobs, {
+        row: parent
+        for row, (parent, _) in STARTS_FROM.items()
+    }, ROW_COST)
 
 
 def _run_jobs(groups: List[List[str]], common: dict) -> list:
@@ -491,7 +480,7 @@ def _run_jobs(groups: List[List[str]], common: dict) -> list:
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
     ctx = multiprocessing.get_context('spawn')
     running = ctx.Value('i', len(groups))
-    threads = max(1, (os.cpu_count() or 1) // len(groups))
+    threads = cores_share(len(groups))
     print(
         f'[demo] {len(groups)} processes side by side, {threads} torch '
         f'thread(s) each: ' + ' | '.join(', '.join(g) for g in groups),
