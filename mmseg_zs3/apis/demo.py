@@ -435,6 +435,11 @@ def _init_job(running) -> None:
     however it ends, so that no training outlives the demo."""
     global _RUNNING
     _RUNNING = running
+    # the configs' mp_start_method (mmseg's runtime: 'fork'), which mmengine
+    # would otherwise force on this spawned process with a UserWarning
+    import multiprocessing
+    if 'fork' in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method('fork', force=True)
     try:
         import ctypes
         import signal
