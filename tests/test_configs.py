@@ -326,3 +326,19 @@ def test_shapes_stage2_leaves_out_stage1_embedding_auxiliary_head(tmp_path):
             assert torch.equal(
                 got[key.replace('decode_head.', 'decode_head.head.')],
                 value), key
+
+
+def test_shapes_stage1_weight_decay_is_its_own():
+    """Stage 1 of the demo trains with weight decay 0.1; the DeViSE baseline
+    (which inherits stage 1's config) and the oracle keep the schedule's
+    0.01, each row at the value chosen for it on the development seeds."""
+    shapes = osp.join(REPO, 'configs', 'zs3')
+    decay = {
+        name.split('_')[0]:
+        Config.fromfile(osp.join(shapes, name +
+                                 '.py')).optim_wrapper.optimizer.weight_decay
+        for name in ('seen-only_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64',
+                     'devise_unet-s2-fcn_1xb16-1800it_shapes-u4-64x64',
+                     'oracle_unet-s2-fcn_1xb16-1800it_shapes-64x64')
+    }
+    assert decay == {'seen-only': 0.1, 'devise': 0.01, 'oracle': 0.01}
