@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmseg_zs3.datasets import CamVidDataset, convert_camvid
+from mmseg_zs3.utils.jobs import set_everywhere
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'zs3')
 _S = 'deeplabv3plus_effnet-lite0_1xb8-400it_camvid-u2-192x256.py'
@@ -155,32 +156,21 @@ def embedding_file(tmp_path_factory):
     return path
 
 
-def _set(node, key, value):
-    if isinstance(node, dict):
-        if key in node:
-            node[key] = value
-        for child in node.values():
-            _set(child, key, value)
-    elif isinstance(node, list):
-        for child in node:
-            _set(child, key, value)
-
-
 def _tiny(config, data_root, work_dir, embedding_file, max_iters=2):
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.experiment_name = unique_experiment_name('camvid')
     cfg.log_level = 'WARNING'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        _set(cfg[key], 'data_root', data_root)
+        set_everywhere(cfg[key], 'data_root', data_root)
         cfg[key].batch_size = 2
         cfg[key].num_workers = 0
         cfg[key].persistent_workers = False
-    _set(cfg.model, 'embedding_file', embedding_file)
+    set_everywhere(cfg.model, 'embedding_file', embedding_file)
     # 48x64 training crops instead of 192x256: seconds, not minutes
     cfg.model.data_preprocessor.size = (48, 64)
-    _set(cfg.train_dataloader, 'crop_size', (48, 64))
-    _set(cfg.train_dataloader, 'scale', (64, 48))
+    set_everywhere(cfg.train_dataloader, 'crop_size', (48, 64))
+    set_everywhere(cfg.train_dataloader, 'scale', (64, 48))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.default_hooks.logger.interval = 1
     if 'max_iters' in cfg.train_cfg:

@@ -10,14 +10,9 @@ model = dict(
         _delete_=True,
         type='ZeroShotDecodeHead',
         head={{_base_.model.decode_head}},
-        classifier=dict(
-            type='ProjectionClassifier',
-            class_embedding=dict(
-                type='ClassEmbedding',
-                embedding_file={{_base_.class_embedding_file}},
-                classes='ZS3ShapesDataset',
-                dim=50),
-            scale=10.0),
+        # the projection of stage 1's embedding auxiliary head (GloVe 50-d,
+        # cosine scores x10), here the network's classifier
+        classifier={{_base_.model.auxiliary_head.classifier}},
         split={{_base_.zs3_split}},
         classes='ZS3ShapesDataset',
         train_classes='seen'))
