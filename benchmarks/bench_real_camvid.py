@@ -542,14 +542,12 @@ def progress_hook(name: str, interval: int, cores_dir: str = None):
     return _Progress()
 
 
-# relative training cost of a row, to balance the --jobs processes
-ROW_COST = dict(zs3net=0.25, zs5net=0.5)
-
-
 def plan_jobs(rows: Sequence[str], jobs: int) -> List[List[str]]:
     """Rows in at most ``jobs`` groups that can train side by side
     (:func:`mmseg_zs3.utils.jobs.plan_jobs`): a row that starts from another
-    row of ``rows`` goes into that row's group, after it."""
+    row of ``rows`` goes into that row's group, after it; groups balanced by
+    the demo's relative row costs (``ROW_COST``)."""
+    from mmseg_zs3.apis.demo import ROW_COST
     from mmseg_zs3.utils.jobs import plan_jobs as _plan_jobs
     return _plan_jobs(rows, jobs, STARTS_FROM, ROW_COST)
 
